@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages overlapd builds and tests with, when any is
+# missing. Shared by the Makefile and .ci/run so the list lives in one place.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config ccache git curl procps
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev prometheus-cpp-dev liburing-dev libisal-dev
+  libgtest-dev libgmock-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  python3-grpcio python3-protobuf python3-pytest
+)
+# Test-only peers: a real Prometheus scrapes the server in the metrics test.
+if [[ "${1:-}" == "--test" ]]; then
+  PACKAGES+=(prometheus)
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+echo "deps: installing ${missing[*]}"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
