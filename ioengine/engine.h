@@ -1,0 +1,248 @@
+// The overlapd IO engine: many file operations in flight at once on every
+// core, completions delivered to a sink as they finish, in any order.
+//
+// Plain C++: no gRPC or protobuf here. The service translates its requests
+// into `Op`s once, at the edge, and its events out of `OpSink` calls.
+//
+// Example:
+//
+//   EngineOptions opts;
+//   opts.root_fd = open("/srv/data", O_RDONLY | O_DIRECTORY);
+//   auto engine = CreateEngine(EngineKind::kAuto, opts).value();
+//   ReadCredit credit(64 << 20);
+//   Op op;
+//   op.type = OpType::kRead;
+//   op.path = "dataset/part-0001";
+//   op.credit = &credit;
+//   op.sink = &my_sink;     // OnReadChunk per chunk, then OnComplete once
+//   engine->Submit(&op);
+#ifndef OVERLAPD_IOENGINE_ENGINE_H_
+#define OVERLAPD_IOENGINE_ENGINE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace overlapd::io {
+
+class Engine;
+class EngineCore;
+class File;
+struct Op;
+
+enum class OpType : uint8_t { kRead, kWrite, kFsync, kStat, kList };
+enum class WriteMode : uint8_t { kAt, kCreateNew, kTruncate, kAppend };
+enum class Durability : uint8_t { kNone, kData, kFull };
+enum class FileType : uint8_t { kUnknown, kRegular, kDirectory, kSymlink, kOther };
+
+std::string_view OpTypeName(OpType type);
+
+struct FileInfo {
+  std::string name;
+  FileType type = FileType::kUnknown;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  uint32_t mode = 0;  // permission bits
+};
+
+// Receives the results of ops. Called on engine worker threads, possibly on
+// several at once for one op (its chunks run on every worker): it must be
+// thread-safe and must not block. The DESIGN's rule: copy, push, return.
+class OpSink {
+ public:
+  virtual ~OpSink() = default;
+
+  // One chunk of a read, `data` at file offset `offset`. The sink owns `data`.
+  // Its bytes stay charged to `op.credit` until the sink calls
+  // `op.credit->Release(data.size())`, normally once the bytes have left the
+  // process; that is what bounds memory when a consumer is slow.
+  virtual void OnReadChunk(Op& op, uint64_t offset, std::string data,
+                           uint32_t crc32c) = 0;
+
+  // The op has finished: its result fields are set. Called exactly once per
+  // op, after every OnReadChunk of that op. From this call on the engine
+  // never touches `op` again; the sink may free it.
+  virtual void OnComplete(Op& op) = 0;
+};
+
+// A budget of read bytes in flight, shared by the ops of one consumer (a
+// stream or a job). The engine takes credit before it issues a read chunk and
+// parks the op when none is left; Release() gives credit back and resumes
+// parked ops. A single chunk is always allowed when nothing is charged, so a
+// limit below the chunk size slows a consumer down but never deadlocks it.
+// Thread-safe. Must outlive every op that names it.
+class ReadCredit {
+ public:
+  explicit ReadCredit(uint64_t limit) : limit_(limit) {}
+  ReadCredit(const ReadCredit&) = delete;
+  ReadCredit& operator=(const ReadCredit&) = delete;
+
+  // Returns `bytes` taken by a chunk; resumes ops waiting for credit.
+  void Release(uint64_t bytes);
+
+  // Lifts the limit for good and resumes every parked op: for teardown, so
+  // that cancelled ops parked here run to their end.
+  void Open();
+
+  uint64_t in_use() const;
+
+ private:
+  friend class EngineCore;
+  // Takes `bytes`, or parks `op` (to be resubmitted on Release) and returns
+  // false.
+  bool TakeOrPark(uint64_t bytes, Op* op);
+
+  mutable std::mutex mu_;
+  uint64_t limit_;
+  uint64_t used_ = 0;
+  std::vector<Op*> parked_;
+};
+
+namespace internal {
+// An entry of a worker's intrusive queue (TigerBeetle-style: the queued thing
+// carries its own link, so queueing never allocates).
+struct Task {
+  Task* next = nullptr;
+  enum class Kind : uint8_t { kOp, kIo } kind = Kind::kOp;
+  void* owner = nullptr;  // the Op or the internal::Io this task queues
+};
+
+// Engine-private state of an op; see engine_core.cc.
+struct OpState {
+  Task task;  // queues the op itself (start, resume after credit)
+  EngineCore* engine = nullptr;
+  std::shared_ptr<File> file;
+  int home_worker = 0;
+  bool started = false;
+  bool cut_short = false;  // cancelled with work left undone
+  uint64_t next_offset = 0;  // issue cursor; only the issuing worker moves it
+  uint64_t end_offset = 0;
+  uint32_t chunks_issued = 0;
+  // {crc32c, bytes} by chunk index, combined in order at the end.
+  std::vector<std::pair<uint32_t, uint64_t>> chunk_crcs;
+  std::atomic<uint32_t> outstanding{0};
+  std::atomic<uint64_t> bytes_done{0};
+  std::atomic<int> error{0};  // first -errno seen
+  std::atomic<uint64_t> eof_offset{UINT64_MAX};
+  int phase = 0;  // durability steps after the data
+  int dir_fd = -1;
+  uint64_t submit_ns = 0;
+  uint64_t start_ns = 0;
+};
+}  // namespace internal
+
+// One file operation. The caller owns it (no allocation per op in the
+// engine); it must stay alive and unmodified from Submit until
+// OpSink::OnComplete. Set the request fields, Submit, read the result fields
+// in OnComplete.
+struct Op {
+  // ---- request ----
+  OpType type = OpType::kRead;
+  std::string path;
+  uint64_t offset = 0;
+  // Read: bytes to read, 0 = to end of file.
+  uint64_t length = 0;
+  // Write.
+  std::string data;
+  WriteMode mode = WriteMode::kAt;
+  Durability durability = Durability::kNone;
+  std::optional<uint32_t> expected_crc32c;
+  // Fsync: fdatasync instead of fsync.
+  bool data_only = false;
+  // List paging.
+  std::string start_after;
+  uint32_t limit = 0;
+  // Read: hand chunk bytes to the sink (false: checksum and count only).
+  bool deliver_data = true;
+  // Read: the consumer's budget of bytes in flight (required for reads).
+  ReadCredit* credit = nullptr;
+  OpSink* sink = nullptr;
+  // The next op of a link_next chain: submitted when this one succeeds,
+  // completed with -ECANCELED (without running) when it fails or is cancelled.
+  Op* link_next = nullptr;
+  // For the caller; the engine never reads it.
+  void* user = nullptr;
+
+  // ---- result (valid in OnComplete) ----
+  // 0, or -errno of the first failure (-EBADMSG: expected_crc32c mismatch;
+  // -ECANCELED: cancelled or a link before it failed).
+  int result = 0;
+  // Bytes read or written (also on failure: what was done).
+  uint64_t bytes = 0;
+  // CRC32C of the whole range read or of the data written.
+  uint32_t crc32c = 0;
+  FileInfo stat;                  // kStat
+  std::vector<FileInfo> entries;  // kList
+  bool more_entries = false;      // kList
+  uint64_t queued_ns = 0;         // accepted -> started
+  uint64_t service_ns = 0;        // started -> completed
+
+  // Requests that the op stop: queued chunks are not issued, the op completes
+  // with -ECANCELED and the bytes done so far. Thread-safe, idempotent.
+  void Cancel() { cancelled.store(true, std::memory_order_relaxed); }
+
+  std::atomic<bool> cancelled{false};
+  internal::OpState state;
+};
+
+// Per-worker gauges, updated with relaxed atomics on the hot path and read by
+// the metrics exporter at scrape time.
+struct WorkerStats {
+  std::atomic<int64_t> in_kernel{0};  // IOs submitted, not yet completed
+  std::atomic<int64_t> pending{0};    // tasks accepted, not yet submitted
+};
+
+enum class EngineKind { kAuto, kUring, kThreads };
+
+struct EngineOptions {
+  // Directory fd every path resolves beneath. Not owned.
+  int root_fd = -1;
+  // Worker threads; 0 = one per core.
+  int workers = 0;
+  // Reads and writes are split into chunks of this size, spread over workers.
+  uint64_t chunk_bytes = 1 << 20;
+  // IOs in flight per worker (io_uring: the ring has one entry more, for
+  // the wake-up read).
+  uint32_t queue_depth = 256;
+  // Open files kept for reads; 0 disables the cache.
+  size_t fd_cache_entries = 1024;
+  // io_uring: let a kernel thread poll the SQ (root or CAP_SYS_NICE).
+  bool sqpoll = false;
+};
+
+// The engine interface. Backends: UringEngine (uring_engine.h) and
+// ThreadPoolEngine (thread_pool_engine.h). Destroying an engine waits for
+// every submitted op to complete.
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  // Starts `op` (ops chained by link_next follow it). Thread-safe; never
+  // blocks and never calls the sink on the calling thread.
+  virtual void Submit(Op* op) = 0;
+
+  // "uring" or "threads".
+  virtual std::string_view name() const = 0;
+  // Optional features in use (e.g. "sqpoll"), for GetCapabilities.
+  virtual std::vector<std::string> features() const { return {}; }
+  virtual int workers() const = 0;
+  virtual const WorkerStats& worker_stats(int worker) const = 0;
+  virtual const EngineOptions& options() const = 0;
+};
+
+// Creates the engine of `kind`. kAuto probes io_uring and falls back to the
+// thread pool (logging why) when it is missing or refused (seccomp, memlock).
+absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(EngineKind kind,
+                                                     EngineOptions options);
+
+}  // namespace overlapd::io
+
+#endif  // OVERLAPD_IOENGINE_ENGINE_H_

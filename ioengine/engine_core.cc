@@ -1,0 +1,669 @@
+#include "ioengine/engine_core.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "ioengine/crc32c.h"
+#include "ioengine/sandbox.h"
+
+namespace overlapd::io {
+
+using internal::Io;
+using internal::Task;
+
+namespace {
+
+// How long a cached read fd may serve its path; see FdCache.
+constexpr uint64_t kFdCacheMaxAgeNs = 2'000'000'000;
+constexpr uint32_t kDefaultListLimit = 1000;
+
+void RecordError(internal::OpState& st, int err) {
+  int expected = 0;
+  st.error.compare_exchange_strong(expected, err, std::memory_order_acq_rel);
+}
+
+FileType FileTypeOf(mode_t mode) {
+  if (S_ISREG(mode)) return FileType::kRegular;
+  if (S_ISDIR(mode)) return FileType::kDirectory;
+  if (S_ISLNK(mode)) return FileType::kSymlink;
+  return FileType::kOther;
+}
+
+FileInfo InfoOf(std::string name, const struct stat& sb) {
+  FileInfo info;
+  info.name = std::move(name);
+  info.type = FileTypeOf(sb.st_mode);
+  info.size = static_cast<uint64_t>(sb.st_size);
+  info.mtime_ns = static_cast<int64_t>(sb.st_mtim.tv_sec) * 1'000'000'000 +
+                  sb.st_mtim.tv_nsec;
+  info.mode = sb.st_mode & 07777;
+  return info;
+}
+
+}  // namespace
+
+uint64_t NowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::string_view OpTypeName(OpType type) {
+  switch (type) {
+    case OpType::kRead: return "read";
+    case OpType::kWrite: return "write";
+    case OpType::kFsync: return "fsync";
+    case OpType::kStat: return "stat";
+    case OpType::kList: return "list";
+  }
+  return "unknown";
+}
+
+// ---------------------------------------------------------------------------
+// ReadCredit
+
+bool ReadCredit::TakeOrPark(uint64_t bytes, Op* op) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (used_ == 0 || used_ + bytes <= limit_) {
+    used_ += bytes;
+    return true;
+  }
+  parked_.push_back(op);
+  return false;
+}
+
+void ReadCredit::Release(uint64_t bytes) {
+  std::vector<Op*> wake;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    used_ -= std::min(bytes, used_);
+    if (parked_.empty() || used_ >= limit_) return;
+    wake.swap(parked_);
+  }
+  // Each resumed op takes what it can and parks again if it finds too little.
+  for (Op* op : wake) op->state.engine->Resume(op);
+}
+
+void ReadCredit::Open() {
+  std::vector<Op*> wake;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    limit_ = UINT64_MAX;
+    wake.swap(parked_);
+  }
+  for (Op* op : wake) op->state.engine->Resume(op);
+}
+
+uint64_t ReadCredit::in_use() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return used_;
+}
+
+namespace internal {
+
+// ---------------------------------------------------------------------------
+// TaskList and Inbox
+
+void TaskList::PushBack(Task* t) {
+  t->next = nullptr;
+  if (tail_ == nullptr) {
+    head_ = tail_ = t;
+  } else {
+    tail_->next = t;
+    tail_ = t;
+  }
+}
+
+void TaskList::PushFront(Task* t) {
+  t->next = head_;
+  head_ = t;
+  if (tail_ == nullptr) tail_ = t;
+}
+
+Task* TaskList::PopFront() {
+  Task* t = head_;
+  if (t == nullptr) return nullptr;
+  head_ = t->next;
+  if (head_ == nullptr) tail_ = nullptr;
+  t->next = nullptr;
+  return t;
+}
+
+void TaskList::Append(Task* chain) {
+  while (chain != nullptr) {
+    Task* next = chain->next;
+    PushBack(chain);
+    chain = next;
+  }
+}
+
+Inbox::Inbox() : event_fd_(eventfd(0, EFD_CLOEXEC)) {
+  if (event_fd_ < 0) {
+    perror("overlapd: eventfd");
+    abort();
+  }
+}
+
+Inbox::~Inbox() { close(event_fd_); }
+
+void Inbox::Push(Task* t) {
+  Task* head = head_.load(std::memory_order_relaxed);
+  do {
+    t->next = head;
+  } while (!head_.compare_exchange_weak(head, t, std::memory_order_seq_cst,
+                                        std::memory_order_relaxed));
+  if (sleeping_.load(std::memory_order_seq_cst) &&
+      sleeping_.exchange(false, std::memory_order_seq_cst)) {
+    Wake();
+  }
+}
+
+Task* Inbox::TakeAll() {
+  Task* t = head_.exchange(nullptr, std::memory_order_acquire);
+  Task* fifo = nullptr;
+  while (t != nullptr) {  // the stack holds newest first
+    Task* next = t->next;
+    t->next = fifo;
+    fifo = t;
+    t = next;
+  }
+  return fifo;
+}
+
+bool Inbox::PrepareSleep() {
+  sleeping_.store(true, std::memory_order_seq_cst);
+  if (head_.load(std::memory_order_seq_cst) != nullptr) {
+    sleeping_.store(false, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+void Inbox::Wake() {
+  uint64_t one = 1;
+  // A full counter (EAGAIN) already means "wake up".
+  [[maybe_unused]] ssize_t n = write(event_fd_, &one, sizeof(one));
+}
+
+}  // namespace internal
+
+// ---------------------------------------------------------------------------
+// EngineCore
+
+EngineCore::EngineCore(EngineOptions options)
+    : options_([&] {
+        if (options.workers <= 0) {
+          options.workers =
+              std::max(1u, std::thread::hardware_concurrency());
+        }
+        if (options.chunk_bytes == 0) options.chunk_bytes = 1 << 20;
+        if (options.queue_depth < 1) options.queue_depth = 1;
+        return options;
+      }()),
+      fd_cache_(options_.fd_cache_entries, kFdCacheMaxAgeNs) {
+  for (int i = 0; i < options_.workers; ++i) {
+    workers_.push_back(std::make_unique<Worker>());
+  }
+}
+
+EngineCore::~EngineCore() = default;
+
+void EngineCore::StartWorkers() {
+  for (int i = 0; i < workers(); ++i) {
+    workers_[i]->thread = std::thread([this, i] {
+      char name[16];
+      snprintf(name, sizeof(name), "io-%s-%d", std::string(this->name()).c_str(), i);
+      pthread_setname_np(pthread_self(), name);
+      WorkerLoop(i);
+    });
+  }
+}
+
+void EngineCore::StopWorkers() {
+  stopping_.store(true);
+  for (auto& w : workers_) w->inbox.Wake();
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+}
+
+bool EngineCore::Drained() const {
+  return stopping_.load(std::memory_order_acquire) &&
+         active_ops_.load(std::memory_order_acquire) == 0;
+}
+
+void EngineCore::OpDone() {
+  if (active_ops_.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
+      stopping_.load(std::memory_order_acquire)) {
+    for (auto& w : workers_) w->inbox.Wake();
+  }
+}
+
+void EngineCore::Push(int worker, Task* task) {
+  Worker& w = *workers_[worker];
+  w.stats.pending.fetch_add(1, std::memory_order_relaxed);
+  w.inbox.Push(task);
+}
+
+bool EngineCore::TakeInbox(Worker& w) {
+  Task* chain = w.inbox.TakeAll();
+  if (chain == nullptr) return false;
+  w.ready.Append(chain);
+  return true;
+}
+
+void EngineCore::Submit(Op* op) {
+  internal::OpState& st = op->state;
+  st.engine = this;
+  st.task.owner = op;
+  st.task.kind = Task::Kind::kOp;
+  st.file.reset();
+  st.started = false;
+  st.cut_short = false;
+  st.next_offset = 0;
+  st.end_offset = 0;
+  st.chunks_issued = 0;
+  st.chunk_crcs.clear();
+  // One reference for the issuer; each IO in flight holds another.
+  st.outstanding.store(1, std::memory_order_relaxed);
+  st.bytes_done.store(0, std::memory_order_relaxed);
+  st.error.store(0, std::memory_order_relaxed);
+  st.eof_offset.store(UINT64_MAX, std::memory_order_relaxed);
+  st.phase = 0;
+  st.dir_fd = -1;
+  st.submit_ns = NowNs();
+  st.home_worker = static_cast<int>(
+      next_worker_.fetch_add(1, std::memory_order_relaxed) % workers_.size());
+  op->result = 0;
+  op->bytes = 0;
+  active_ops_.fetch_add(1, std::memory_order_relaxed);
+  Push(st.home_worker, &st.task);
+}
+
+void EngineCore::Resume(Op* op) { Push(op->state.home_worker, &op->state.task); }
+
+void EngineCore::RunOp(Op* op, int worker) {
+  if (!op->state.started) {
+    Start(op, worker);
+  } else {
+    IssueChunks(op, worker);
+  }
+}
+
+void EngineCore::Start(Op* op, int worker) {
+  internal::OpState& st = op->state;
+  st.started = true;
+  st.start_ns = NowNs();
+  if (op->cancelled.load(std::memory_order_relaxed)) {
+    st.cut_short = true;
+    Finish(op, worker);
+    return;
+  }
+  switch (op->type) {
+    case OpType::kRead:
+      StartRead(op, worker);
+      return;
+    case OpType::kWrite:
+      StartWrite(op, worker);
+      return;
+    case OpType::kFsync:
+      StartFsync(op, worker);
+      return;
+    case OpType::kStat:
+      RunStat(op);
+      break;
+    case OpType::kList:
+      RunList(op);
+      break;
+  }
+  Finish(op, worker);
+}
+
+// Opening and sizing run synchronously on the worker: openat2 has no
+// RESOLVE_BENEATH form as an io_uring op before 5.6 kernels' OPENAT2, and a
+// cached dentry lookup costs less than a ring round trip. The fd cache makes
+// repeated small reads skip it.
+void EngineCore::StartRead(Op* op, int worker) {
+  internal::OpState& st = op->state;
+  uint64_t now = NowNs();
+  st.file = fd_cache_.Get(op->path, now);
+  if (st.file == nullptr) {
+    int fd = OpenBeneath(options_.root_fd, op->path, O_RDONLY);
+    if (fd < 0) {
+      RecordError(st, fd);
+      Finish(op, worker);
+      return;
+    }
+    st.file = std::make_shared<File>(fd);
+    fd_cache_.Put(op->path, st.file, now);
+  }
+  struct stat sb;
+  if (fstat(st.file->fd(), &sb) != 0) {
+    RecordError(st, -errno);
+  } else if (S_ISDIR(sb.st_mode)) {
+    RecordError(st, -EISDIR);
+  }
+  if (st.error.load(std::memory_order_relaxed) != 0) {
+    Finish(op, worker);
+    return;
+  }
+  // The read covers the file as it is now; a file that grows meanwhile is
+  // read to its size at start, one that shrinks ends in a short read.
+  uint64_t size = static_cast<uint64_t>(sb.st_size);
+  uint64_t start = std::min(op->offset, size);
+  uint64_t end = op->length == 0 ? size : std::min(size, start + op->length);
+  if (op->length != 0 && op->offset + op->length < op->offset) end = size;
+  st.next_offset = start;
+  st.end_offset = end;
+  uint64_t chunks = (end - start + options_.chunk_bytes - 1) / options_.chunk_bytes;
+  st.chunk_crcs.assign(chunks, {0, 0});
+  IssueChunks(op, worker);
+}
+
+void EngineCore::StartWrite(Op* op, int worker) {
+  internal::OpState& st = op->state;
+  op->crc32c = Crc32c(op->data);
+  if (op->expected_crc32c.has_value() && *op->expected_crc32c != op->crc32c) {
+    RecordError(st, -EBADMSG);
+    Finish(op, worker);
+    return;
+  }
+  int flags = O_WRONLY | O_CREAT;
+  switch (op->mode) {
+    case WriteMode::kAt: break;
+    case WriteMode::kCreateNew: flags |= O_EXCL; break;
+    case WriteMode::kTruncate: flags |= O_TRUNC; break;
+    case WriteMode::kAppend: flags |= O_APPEND; break;
+  }
+  int fd = OpenBeneath(options_.root_fd, op->path, flags, 0644);
+  if (fd < 0) {
+    RecordError(st, fd);
+    Finish(op, worker);
+    return;
+  }
+  st.file = std::make_shared<File>(fd);
+  st.next_offset = op->offset;
+  st.end_offset = op->offset + op->data.size();
+  IssueChunks(op, worker);
+}
+
+void EngineCore::StartFsync(Op* op, int worker) {
+  int fd = OpenBeneath(options_.root_fd, op->path, O_RDONLY);
+  if (fd < 0) {
+    RecordError(op->state, fd);
+    Finish(op, worker);
+    return;
+  }
+  op->state.file = std::make_shared<File>(fd);
+  IssueIo(op, op->data_only ? Io::Kind::kFdatasync : Io::Kind::kFsync, fd,
+          worker);
+}
+
+void EngineCore::RunStat(Op* op) {
+  int fd = OpenBeneath(options_.root_fd, op->path, O_PATH);
+  if (fd < 0) {
+    RecordError(op->state, fd);
+    return;
+  }
+  struct stat sb;
+  if (fstat(fd, &sb) != 0) {
+    RecordError(op->state, -errno);
+  } else {
+    op->stat = InfoOf(op->path, sb);
+  }
+  close(fd);
+}
+
+void EngineCore::RunList(Op* op) {
+  int fd = OpenBeneath(options_.root_fd, op->path, O_RDONLY | O_DIRECTORY);
+  if (fd < 0) {
+    RecordError(op->state, fd);
+    return;
+  }
+  DIR* dir = fdopendir(fd);
+  if (dir == nullptr) {
+    RecordError(op->state, -errno);
+    close(fd);
+    return;
+  }
+  std::vector<std::string> names;
+  errno = 0;
+  while (struct dirent* e = readdir(dir)) {
+    std::string_view name(e->d_name);
+    if (name == "." || name == "..") continue;
+    names.emplace_back(name);
+  }
+  if (errno != 0) RecordError(op->state, -errno);
+  std::sort(names.begin(), names.end());
+  auto it = op->start_after.empty()
+                ? names.begin()
+                : std::upper_bound(names.begin(), names.end(), op->start_after);
+  uint32_t limit = op->limit == 0 ? kDefaultListLimit : op->limit;
+  op->entries.clear();
+  for (; it != names.end() && op->entries.size() < limit; ++it) {
+    struct stat sb;
+    // One component, no symlink followed: cannot leave the directory.
+    if (fstatat(dirfd(dir), it->c_str(), &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+      continue;  // removed since readdir
+    }
+    op->entries.push_back(InfoOf(*it, sb));
+  }
+  op->more_entries = it != names.end();
+  closedir(dir);
+}
+
+// Issues the chunks of a read or write, spread round-robin over the workers
+// starting at the op's home. Runs only on the home worker, one call at a time
+// per op: at start, and after each resume from a parked ReadCredit. Stops
+// early on cancel or error; the issuer's reference is dropped once nothing
+// is left to issue, so the op finishes when its last chunk does.
+void EngineCore::IssueChunks(Op* op, int worker) {
+  internal::OpState& st = op->state;
+  const bool is_read = op->type == OpType::kRead;
+  const bool append = op->type == OpType::kWrite && op->mode == WriteMode::kAppend;
+  while (st.next_offset < st.end_offset) {
+    if (op->cancelled.load(std::memory_order_relaxed)) {
+      st.cut_short = true;
+      break;
+    }
+    if (st.error.load(std::memory_order_relaxed) != 0) break;
+    if (is_read && st.next_offset >= st.eof_offset.load(std::memory_order_acquire)) {
+      break;
+    }
+    // An append is one IO: its chunks could not be ordered in the file.
+    uint64_t len = append ? st.end_offset - st.next_offset
+                          : std::min<uint64_t>(options_.chunk_bytes,
+                                               st.end_offset - st.next_offset);
+    if (is_read && !op->credit->TakeOrPark(len, op)) return;
+
+    auto* io = new Io;
+    io->op = op;
+    io->fd = st.file->fd();
+    io->offset = st.next_offset;
+    io->len = len;
+    io->index = st.chunks_issued++;
+    if (is_read) {
+      io->kind = Io::Kind::kRead;
+      io->data.resize(len);
+      io->buf = io->data.data();
+    } else {
+      io->kind = Io::Kind::kWrite;
+      io->buf = op->data.data() + (st.next_offset - op->offset);
+      if (append) io->offset = Io::kAtEnd;
+    }
+    st.next_offset += len;
+    st.outstanding.fetch_add(1, std::memory_order_relaxed);
+    Push((st.home_worker + io->index) % workers(), &io->task);
+  }
+  DropRef(op, worker);
+}
+
+void EngineCore::IssueIo(Op* op, Io::Kind kind, int fd, int worker) {
+  auto* io = new Io;
+  io->kind = kind;
+  io->op = op;
+  io->fd = fd;
+  op->state.outstanding.store(1, std::memory_order_relaxed);
+  Push(worker, &io->task);
+}
+
+bool EngineCore::CompleteIo(Io* io, int64_t res, int worker) {
+  if (res == -EINTR || res == -EAGAIN) return true;
+  Op* op = io->op;
+  internal::OpState& st = op->state;
+  switch (io->kind) {
+    case Io::Kind::kRead:
+      if (res > 0) {
+        io->done += static_cast<uint64_t>(res);
+        if (io->done < io->len) return true;  // short read: the rest
+      } else if (res == 0) {
+        // EOF before the size seen at start: the file shrank. Stop issuing
+        // past it; what was read is delivered.
+        uint64_t eof = io->offset + io->done;
+        uint64_t cur = st.eof_offset.load(std::memory_order_relaxed);
+        while (eof < cur && !st.eof_offset.compare_exchange_weak(cur, eof)) {
+        }
+      } else {
+        RecordError(st, static_cast<int>(res));
+      }
+      FinishReadChunk(io);
+      break;
+    case Io::Kind::kWrite:
+      if (res > 0) {
+        io->done += static_cast<uint64_t>(res);
+        if (io->done < io->len) return true;  // short write: the rest
+      } else {
+        // A write that makes no progress would loop forever; the kernel
+        // only does that for a full device it does not report (e.g. FUSE).
+        RecordError(st, res == 0 ? -EIO : static_cast<int>(res));
+      }
+      st.bytes_done.fetch_add(io->done, std::memory_order_relaxed);
+      break;
+    case Io::Kind::kFsync:
+    case Io::Kind::kFdatasync:
+      // Never retried: after a failed fsync the kernel may have dropped the
+      // dirty pages, and a second fsync would report a false success.
+      if (res < 0) RecordError(st, static_cast<int>(res));
+      break;
+  }
+  delete io;
+  DropRef(op, worker);
+  return false;
+}
+
+void EngineCore::FinishReadChunk(Io* io) {
+  Op* op = io->op;
+  internal::OpState& st = op->state;
+  uint64_t n = io->done;
+  uint32_t crc = n != 0 ? Crc32c(io->buf, n) : 0;
+  st.chunk_crcs[io->index] = {crc, n};
+  st.bytes_done.fetch_add(n, std::memory_order_relaxed);
+  uint64_t release = io->len - n;
+  bool deliver = op->deliver_data && n != 0 &&
+                 st.error.load(std::memory_order_relaxed) == 0 &&
+                 !op->cancelled.load(std::memory_order_relaxed);
+  if (deliver) {
+    io->data.resize(n);
+    op->sink->OnReadChunk(*op, io->offset, std::move(io->data), crc);
+  } else {
+    release += n;
+  }
+  if (release != 0) op->credit->Release(release);
+}
+
+void EngineCore::DropRef(Op* op, int worker) {
+  if (op->state.outstanding.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    Advance(op, worker);
+  }
+}
+
+// Runs when an op has no IO in flight: issues its next durability step, or
+// finishes it. DATA is one fdatasync; FULL is fsync of the file, then of its
+// parent directory so that a new name survives a crash too.
+void EngineCore::Advance(Op* op, int worker) {
+  internal::OpState& st = op->state;
+  if (op->type == OpType::kWrite && op->durability != Durability::kNone &&
+      st.error.load(std::memory_order_acquire) == 0) {
+    if (op->cancelled.load(std::memory_order_relaxed)) {
+      st.cut_short = true;
+    } else if (st.phase == 0) {
+      st.phase = 1;
+      IssueIo(op,
+              op->durability == Durability::kData ? Io::Kind::kFdatasync
+                                                  : Io::Kind::kFsync,
+              st.file->fd(), worker);
+      return;
+    } else if (st.phase == 1 && op->durability == Durability::kFull) {
+      st.phase = 2;
+      std::string leaf;
+      int dir_fd = OpenParentBeneath(options_.root_fd, op->path, &leaf);
+      if (dir_fd < 0) {
+        RecordError(st, dir_fd);
+      } else {
+        st.dir_fd = dir_fd;
+        IssueIo(op, Io::Kind::kFsync, dir_fd, worker);
+        return;
+      }
+    }
+  }
+  Finish(op, worker);
+}
+
+void EngineCore::Finish(Op* op, int worker) {
+  internal::OpState& st = op->state;
+  int err = st.error.load(std::memory_order_acquire);
+  if (err == 0 && st.cut_short) err = -ECANCELED;
+  op->result = err;
+  op->bytes = st.bytes_done.load(std::memory_order_acquire);
+  if (op->type == OpType::kRead) {
+    uint32_t crc = 0;
+    for (const auto& [chunk_crc, len] : st.chunk_crcs) {
+      crc = Crc32cCombine(crc, chunk_crc, len);
+    }
+    op->crc32c = crc;
+  }
+  uint64_t now = NowNs();
+  op->queued_ns = st.start_ns - st.submit_ns;
+  op->service_ns = now - st.start_ns;
+  st.file.reset();
+  if (st.dir_fd >= 0) {
+    close(st.dir_fd);
+    st.dir_fd = -1;
+  }
+  // After OnComplete the op belongs to the caller again: read what is
+  // needed first.
+  Op* next = op->link_next;
+  OpSink* sink = op->sink;
+  sink->OnComplete(*op);
+  if (next != nullptr) {
+    if (err == 0) {
+      Submit(next);
+    } else {
+      CancelChain(next);
+    }
+  }
+  OpDone();
+}
+
+void EngineCore::CancelChain(Op* op) {
+  while (op != nullptr) {
+    Op* next = op->link_next;
+    op->result = -ECANCELED;
+    op->bytes = 0;
+    op->queued_ns = 0;
+    op->service_ns = 0;
+    op->sink->OnComplete(*op);
+    op = next;
+  }
+}
+
+}  // namespace overlapd::io

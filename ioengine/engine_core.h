@@ -1,0 +1,169 @@
+// What every backend shares: worker inboxes, the op state machine (open,
+// split into chunks, charge credit, finish, follow links) and the bookkeeping
+// of chunks and durability steps. A backend only says how one IO runs (an
+// io_uring SQE, or a pread on a pool thread) and drives its worker loop.
+#ifndef OVERLAPD_IOENGINE_ENGINE_CORE_H_
+#define OVERLAPD_IOENGINE_ENGINE_CORE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ioengine/engine.h"
+#include "ioengine/fd_cache.h"
+
+namespace overlapd::io {
+
+uint64_t NowNs();  // CLOCK_MONOTONIC
+
+namespace internal {
+
+// One system call's worth of work: a chunk of a read or write, or an fsync.
+// Allocated per chunk because a read chunk owns the buffer that leaves with
+// its event; the chunk header is small next to that buffer.
+struct Io {
+  Io() { task.owner = this; }
+  Task task{nullptr, Task::Kind::kIo};
+  enum class Kind : uint8_t { kRead, kWrite, kFsync, kFdatasync } kind;
+  Op* op = nullptr;
+  int fd = -1;
+  // File offset; kAtEnd writes at the file position (O_APPEND).
+  uint64_t offset = 0;
+  uint64_t len = 0;
+  // Bytes transferred so far: a short transfer resubmits the remainder.
+  uint64_t done = 0;
+  uint32_t index = 0;  // chunk index within the op
+  char* buf = nullptr;
+  std::string data;  // read buffer, handed to the sink
+
+  static constexpr uint64_t kAtEnd = UINT64_MAX;
+  // Where the next transfer of this IO starts.
+  char* cursor() const { return buf + done; }
+  uint64_t remaining() const { return len - done; }
+  int64_t file_offset() const {
+    return offset == kAtEnd ? -1 : static_cast<int64_t>(offset + done);
+  }
+};
+
+inline Op* OpOf(Task* t) { return static_cast<Op*>(t->owner); }
+inline Io* IoOf(Task* t) { return static_cast<Io*>(t->owner); }
+
+// An intrusive FIFO of tasks, owned by one thread.
+class TaskList {
+ public:
+  bool empty() const { return head_ == nullptr; }
+  void PushBack(Task* t);
+  void PushFront(Task* t);
+  Task* PopFront();
+  // Appends a chain linked through Task::next (oldest first).
+  void Append(Task* chain);
+
+ private:
+  Task* head_ = nullptr;
+  Task* tail_ = nullptr;
+};
+
+// A worker's multi-producer, single-consumer queue: a lock-free intrusive
+// stack that the owner takes whole and reverses, plus an eventfd to wake the
+// owner. Producers write the eventfd only when the owner said it is about to
+// sleep (a Dekker handshake on `sleeping_` and `head_`, both seq_cst), so a
+// busy worker costs producers no system call. The queue is bounded by its
+// producers: every entry is an op or chunk whose memory its owner holds, and
+// streams and jobs cap those with their credits.
+class Inbox {
+ public:
+  Inbox();
+  ~Inbox();
+  Inbox(const Inbox&) = delete;
+  Inbox& operator=(const Inbox&) = delete;
+
+  void Push(Task* t);
+  // Everything pushed so far, oldest first, linked through Task::next.
+  Task* TakeAll();
+  // The owner is about to block: returns false (and stays awake) if work
+  // arrived meanwhile. After true, a Push writes the eventfd.
+  bool PrepareSleep();
+  void EndSleep() { sleeping_.store(false, std::memory_order_relaxed); }
+  void Wake();
+  int event_fd() const { return event_fd_; }
+
+ private:
+  std::atomic<Task*> head_{nullptr};
+  std::atomic<bool> sleeping_{false};
+  int event_fd_;
+};
+
+}  // namespace internal
+
+class EngineCore : public Engine {
+ public:
+  explicit EngineCore(EngineOptions options);
+  ~EngineCore() override;
+
+  void Submit(Op* op) final;
+  int workers() const final { return static_cast<int>(workers_.size()); }
+  const WorkerStats& worker_stats(int worker) const final {
+    return workers_[worker]->stats;
+  }
+  const EngineOptions& options() const final { return options_; }
+
+  // Resumes an op parked on its ReadCredit.
+  void Resume(Op* op);
+
+ protected:
+  struct Worker {
+    internal::Inbox inbox;
+    internal::TaskList ready;  // taken from the inbox, not yet started
+    WorkerStats stats;
+    std::thread thread;
+  };
+
+  // Backends start their loops after construction and call StopWorkers() in
+  // their destructor, before their own members go.
+  void StartWorkers();
+  void StopWorkers();
+  virtual void WorkerLoop(int worker) = 0;
+
+  // Moves the inbox into the ready list. Returns true if anything came.
+  bool TakeInbox(Worker& w);
+  // Runs a kOp task: starts the op, or issues more chunks after a resume.
+  void RunOp(Op* op, int worker);
+  // Accounts for one IO's result (`res` bytes, or -errno). Returns true when
+  // the IO must be submitted again: a short transfer (the remainder) or
+  // EINTR/EAGAIN. Otherwise the IO is finished and freed.
+  bool CompleteIo(internal::Io* io, int64_t res, int worker);
+  // True once Stop was asked and every op has completed.
+  bool Drained() const;
+
+  const EngineOptions options_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+
+ private:
+  void Start(Op* op, int worker);
+  void StartRead(Op* op, int worker);
+  void StartWrite(Op* op, int worker);
+  void StartFsync(Op* op, int worker);
+  void RunStat(Op* op);
+  void RunList(Op* op);
+  void IssueChunks(Op* op, int worker);
+  void IssueIo(Op* op, internal::Io::Kind kind, int fd, int worker);
+  void FinishReadChunk(internal::Io* io);
+  void DropRef(Op* op, int worker);
+  void Advance(Op* op, int worker);
+  void Finish(Op* op, int worker);
+  void CancelChain(Op* op);
+  void Push(int worker, internal::Task* task);
+  void OpDone();
+
+  FdCache fd_cache_;
+  std::atomic<uint32_t> next_worker_{0};
+  std::atomic<int64_t> active_ops_{0};
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace overlapd::io
+
+#endif  // OVERLAPD_IOENGINE_ENGINE_CORE_H_

@@ -1,0 +1,498 @@
+// Engine tests against real files in a temp dir, on both backends.
+#include "ioengine/engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <thread>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "ioengine/crc32c.h"
+#include "ioengine/thread_pool_engine.h"
+#include "ioengine/uring_engine.h"
+
+namespace overlapd::io {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    uint64_t v = rng();
+    memcpy(&s[i], &v, 8);
+  }
+  for (size_t i = n - n % 8; i < n; ++i) s[i] = static_cast<char>(rng());
+  return s;
+}
+
+std::string ReadAll(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void WriteAll(const fs::path& p, std::string_view data) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+}
+
+// Collects what the engine reports. Thread-safe (the engine calls it from
+// every worker); Wait blocks the test thread until `n` ops completed.
+class Collector : public OpSink {
+ public:
+  struct Chunk {
+    uint64_t offset;
+    std::string data;
+    uint32_t crc;
+  };
+
+  explicit Collector(bool release_credit = true) : release_(release_credit) {}
+
+  void OnReadChunk(Op& op, uint64_t offset, std::string data,
+                   uint32_t crc) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (release_) op.credit->Release(data.size());
+    chunks_[&op].push_back({offset, std::move(data), crc});
+    cv_.notify_all();
+  }
+  void OnComplete(Op& op) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    order_.push_back(&op);
+    ++completed_;
+    cv_.notify_all();
+  }
+
+  bool Wait(size_t n, std::chrono::milliseconds timeout = 30s) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return completed_ >= n; });
+  }
+  bool WaitChunks(Op* op, size_t n, std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return chunks_[op].size() >= n; });
+  }
+  std::vector<Chunk> chunks(Op* op) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return chunks_[op];
+  }
+  size_t chunk_count(Op* op) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return chunks_[op].size();
+  }
+  std::vector<Op*> order() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return order_;
+  }
+  // The chunks of `op` put back in file order.
+  std::string Assemble(Op* op) {
+    auto cs = chunks(op);
+    std::sort(cs.begin(), cs.end(),
+              [](const Chunk& a, const Chunk& b) { return a.offset < b.offset; });
+    std::string out;
+    for (auto& c : cs) {
+      EXPECT_EQ(c.offset, op->offset + out.size()) << "gap or overlap";
+      out += c.data;
+    }
+    return out;
+  }
+
+ private:
+  const bool release_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<Op*, std::vector<Chunk>> chunks_;
+  std::vector<Op*> order_;
+  size_t completed_ = 0;
+};
+
+struct Backend {
+  std::string name;
+  EngineKind kind;
+};
+
+class EngineTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/overlapd-engine-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    root_fd_ = open(tmpl, O_RDONLY | O_DIRECTORY);
+    ASSERT_GE(root_fd_, 0);
+  }
+  void TearDown() override {
+    engine_.reset();
+    close(root_fd_);
+    fs::remove_all(dir_);
+  }
+
+  // Creates the engine under test; io_uring refused by the kernel skips.
+  void MakeEngine(EngineOptions opts = {}) {
+    opts.root_fd = root_fd_;
+    if (opts.workers == 0) opts.workers = 2;
+    auto e = CreateEngine(GetParam().kind, opts);
+    if (!e.ok() && GetParam().kind == EngineKind::kUring) {
+      GTEST_SKIP() << "io_uring unavailable: " << e.status();
+    }
+    ASSERT_TRUE(e.ok()) << e.status();
+    engine_ = std::move(*e);
+    ASSERT_EQ(engine_->name(), GetParam().name);
+  }
+
+  // Ops hold atomics and stay put once submitted: tests keep them on the heap.
+  std::unique_ptr<Op> ReadOp(std::string path, uint64_t offset = 0,
+                             uint64_t length = 0) {
+    auto op = std::make_unique<Op>();
+    op->type = OpType::kRead;
+    op->path = std::move(path);
+    op->offset = offset;
+    op->length = length;
+    op->credit = &credit_;
+    op->sink = &sink_;
+    return op;
+  }
+
+  std::unique_ptr<Op> WriteOp(std::string path, std::string data,
+                              WriteMode mode = WriteMode::kAt) {
+    auto op = std::make_unique<Op>();
+    op->type = OpType::kWrite;
+    op->path = std::move(path);
+    op->data = std::move(data);
+    op->mode = mode;
+    op->sink = &sink_;
+    return op;
+  }
+
+  fs::path dir_;
+  int root_fd_ = -1;
+  ReadCredit credit_{64 << 20};
+  Collector sink_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_P(EngineTest, ReadsWholeSmallFile) {
+  MakeEngine();
+  std::string data = RandomBytes(10'000, 1);
+  WriteAll(dir_ / "small", data);
+  auto op = ReadOp("small");
+  engine_->Submit(op.get());
+  ASSERT_TRUE(sink_.Wait(1));
+  EXPECT_EQ(op->result, 0);
+  EXPECT_EQ(op->bytes, data.size());
+  EXPECT_EQ(sink_.Assemble(op.get()), data);
+  EXPECT_EQ(op->crc32c, Crc32c(data));
+}
+
+TEST_P(EngineTest, DepthOneRingRunsMoreOpsThanSlots) {
+  EngineOptions opts;
+  opts.workers = 1;
+  opts.queue_depth = 1;
+  opts.chunk_bytes = 4096;
+  MakeEngine(opts);
+  constexpr int kFiles = 50;
+  std::vector<std::string> contents;
+  for (int i = 0; i < kFiles; ++i) {
+    contents.push_back(RandomBytes(4096 * 3 + i, i));
+    WriteAll(dir_ / ("f" + std::to_string(i)), contents.back());
+  }
+  std::vector<std::unique_ptr<Op>> ops;
+  for (int i = 0; i < kFiles; ++i) ops.push_back(ReadOp("f" + std::to_string(i)));
+  for (auto& op : ops) engine_->Submit(op.get());
+  ASSERT_TRUE(sink_.Wait(kFiles));
+  for (int i = 0; i < kFiles; ++i) {
+    EXPECT_EQ(ops[i]->result, 0);
+    EXPECT_EQ(sink_.Assemble(ops[i].get()), contents[i]) << "file " << i;
+  }
+  EXPECT_EQ(engine_->worker_stats(0).in_kernel.load(), 0);
+}
+
+TEST_P(EngineTest, ShortReadsAtEof) {
+  MakeEngine();
+  std::string data = RandomBytes(1000, 2);
+  WriteAll(dir_ / "f", data);
+  auto tail = ReadOp("f", 990, 100);     // asks past EOF: gets the last 10
+  auto past = ReadOp("f", 5000, 100);    // starts past EOF: gets nothing
+  auto to_eof = ReadOp("f", 100, 0);     // length 0: to EOF
+  engine_->Submit(tail.get());
+  engine_->Submit(past.get());
+  engine_->Submit(to_eof.get());
+  ASSERT_TRUE(sink_.Wait(3));
+  EXPECT_EQ(tail->result, 0);
+  EXPECT_EQ(tail->bytes, 10u);
+  EXPECT_EQ(sink_.Assemble(tail.get()), data.substr(990));
+  EXPECT_EQ(past->result, 0);
+  EXPECT_EQ(past->bytes, 0u);
+  EXPECT_EQ(sink_.chunk_count(past.get()), 0u);
+  EXPECT_EQ(to_eof->bytes, 900u);
+  EXPECT_EQ(sink_.Assemble(to_eof.get()), data.substr(100));
+}
+
+TEST_P(EngineTest, LargeReadSplitsIntoChunksWithMatchingCrcs) {
+  EngineOptions opts;
+  opts.chunk_bytes = 1 << 20;
+  MakeEngine(opts);
+  constexpr size_t kSize = 64 << 20;
+  std::string data = RandomBytes(kSize, 3);
+  WriteAll(dir_ / "big", data);
+  auto op = ReadOp("big");
+  engine_->Submit(op.get());
+  ASSERT_TRUE(sink_.Wait(1));
+  ASSERT_EQ(op->result, 0);
+  EXPECT_EQ(op->bytes, kSize);
+  auto chunks = sink_.chunks(op.get());
+  ASSERT_EQ(chunks.size(), 64u);
+  for (const auto& c : chunks) {
+    ASSERT_EQ(c.data.size(), 1u << 20);
+    EXPECT_EQ(c.crc, Crc32c(data.data() + c.offset, c.data.size()))
+        << "chunk at " << c.offset;
+    EXPECT_EQ(c.data, std::string_view(data).substr(c.offset, c.data.size()));
+  }
+  EXPECT_EQ(op->crc32c, Crc32c(data));
+}
+
+TEST_P(EngineTest, CreditBoundsChunksInFlight) {
+  EngineOptions opts;
+  opts.chunk_bytes = 64 << 10;
+  MakeEngine(opts);
+  std::string data = RandomBytes(4 << 20, 4);  // 64 chunks
+  WriteAll(dir_ / "f", data);
+  Collector slow(/*release_credit=*/false);
+  ReadCredit credit(256 << 10);  // four chunks
+  auto op = ReadOp("f");
+  op->credit = &credit;
+  op->sink = &slow;
+  engine_->Submit(op.get());
+  ASSERT_TRUE(slow.WaitChunks(op.get(), 4));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(slow.chunk_count(op.get()), 4u) << "issued past the credit";
+  EXPECT_LE(credit.in_use(), 256u << 10);
+  // Releasing what was consumed lets the rest through.
+  for (size_t consumed = 0; consumed < 64;) {
+    size_t have = slow.chunk_count(op.get());
+    if (have > consumed) {
+      credit.Release((have - consumed) * (64 << 10));
+      consumed = have;
+    } else {
+      ASSERT_TRUE(slow.WaitChunks(op.get(), consumed + 1)) << "stalled at " << consumed;
+    }
+  }
+  ASSERT_TRUE(slow.Wait(1));
+  EXPECT_EQ(op->result, 0);
+  EXPECT_EQ(slow.Assemble(op.get()), data);
+}
+
+TEST_P(EngineTest, LinkChainFailureCancelsTheRest) {
+  MakeEngine();
+  WriteAll(dir_ / "exists", "old");
+  auto write = WriteOp("exists", "new", WriteMode::kCreateNew);  // EEXIST
+  auto fsync = std::make_unique<Op>();
+  fsync->type = OpType::kFsync;
+  fsync->path = "exists";
+  fsync->sink = &sink_;
+  auto read = ReadOp("exists");
+  write->link_next = fsync.get();
+  fsync->link_next = read.get();
+  engine_->Submit(write.get());
+  ASSERT_TRUE(sink_.Wait(3));
+  EXPECT_EQ(write->result, -EEXIST);
+  EXPECT_EQ(fsync->result, -ECANCELED);
+  EXPECT_EQ(read->result, -ECANCELED);
+  EXPECT_EQ(sink_.chunk_count(read.get()), 0u);
+  EXPECT_EQ(sink_.order(), (std::vector<Op*>{write.get(), fsync.get(), read.get()}));
+  EXPECT_EQ(ReadAll(dir_ / "exists"), "old");
+}
+
+TEST_P(EngineTest, LinkChainRunsInOrderOnSuccess) {
+  MakeEngine();
+  auto write = WriteOp("chain", "payload", WriteMode::kCreateNew);
+  write->durability = Durability::kFull;
+  auto read = ReadOp("chain");
+  write->link_next = read.get();
+  engine_->Submit(write.get());
+  ASSERT_TRUE(sink_.Wait(2));
+  EXPECT_EQ(write->result, 0);
+  EXPECT_EQ(read->result, 0);
+  EXPECT_EQ(sink_.Assemble(read.get()), "payload");
+}
+
+TEST_P(EngineTest, WriteModes) {
+  EngineOptions opts;
+  opts.chunk_bytes = 4096;
+  MakeEngine(opts);
+  std::string big = RandomBytes(100'000, 5);  // many chunks over all workers
+  auto create = WriteOp("w", big, WriteMode::kCreateNew);
+  create->durability = Durability::kData;
+  engine_->Submit(create.get());
+  ASSERT_TRUE(sink_.Wait(1));
+  EXPECT_EQ(create->result, 0);
+  EXPECT_EQ(create->bytes, big.size());
+  EXPECT_EQ(create->crc32c, Crc32c(big));
+  EXPECT_EQ(ReadAll(dir_ / "w"), big);
+
+  auto at = WriteOp("w", "XYZ");
+  at->offset = 10;
+  engine_->Submit(at.get());
+  ASSERT_TRUE(sink_.Wait(2));
+  big.replace(10, 3, "XYZ");
+  EXPECT_EQ(ReadAll(dir_ / "w"), big);
+
+  auto append = WriteOp("w", "tail", WriteMode::kAppend);
+  engine_->Submit(append.get());
+  ASSERT_TRUE(sink_.Wait(3));
+  EXPECT_EQ(ReadAll(dir_ / "w"), big + "tail");
+
+  auto trunc = WriteOp("w", "short", WriteMode::kTruncate);
+  engine_->Submit(trunc.get());
+  ASSERT_TRUE(sink_.Wait(4));
+  EXPECT_EQ(ReadAll(dir_ / "w"), "short");
+
+  auto empty = WriteOp("empty", "", WriteMode::kCreateNew);
+  engine_->Submit(empty.get());
+  ASSERT_TRUE(sink_.Wait(5));
+  EXPECT_EQ(empty->result, 0);
+  EXPECT_TRUE(fs::exists(dir_ / "empty"));
+}
+
+TEST_P(EngineTest, CrcMismatchFailsBeforeTouchingTheFile) {
+  MakeEngine();
+  WriteAll(dir_ / "f", "original");
+  auto op = WriteOp("f", "replacement", WriteMode::kTruncate);
+  op->expected_crc32c = Crc32c("something else");
+  engine_->Submit(op.get());
+  ASSERT_TRUE(sink_.Wait(1));
+  EXPECT_EQ(op->result, -EBADMSG);
+  EXPECT_EQ(op->bytes, 0u);
+  EXPECT_EQ(ReadAll(dir_ / "f"), "original");
+}
+
+TEST_P(EngineTest, StatAndListPages) {
+  MakeEngine();
+  fs::create_directory(dir_ / "d");
+  for (int i = 0; i < 5; ++i) {
+    WriteAll(dir_ / "d" / ("e" + std::to_string(i)), std::string(i * 10, 'x'));
+  }
+  fs::create_directory(dir_ / "d" / "sub");
+  auto stat = std::make_unique<Op>();
+  stat->type = OpType::kStat;
+  stat->path = "d/e3";
+  stat->sink = &sink_;
+  auto page1 = std::make_unique<Op>();
+  page1->type = OpType::kList;
+  page1->path = "d";
+  page1->limit = 4;
+  page1->sink = &sink_;
+  engine_->Submit(stat.get());
+  engine_->Submit(page1.get());
+  ASSERT_TRUE(sink_.Wait(2));
+  EXPECT_EQ(stat->result, 0);
+  EXPECT_EQ(stat->stat.type, FileType::kRegular);
+  EXPECT_EQ(stat->stat.size, 30u);
+  ASSERT_EQ(page1->entries.size(), 4u);
+  EXPECT_TRUE(page1->more_entries);
+  EXPECT_EQ(page1->entries[0].name, "e0");
+  auto page2 = std::make_unique<Op>();
+  page2->type = OpType::kList;
+  page2->path = "d";
+  page2->limit = 4;
+  page2->start_after = page1->entries.back().name;
+  page2->sink = &sink_;
+  engine_->Submit(page2.get());
+  ASSERT_TRUE(sink_.Wait(3));
+  ASSERT_EQ(page2->entries.size(), 2u);
+  EXPECT_EQ(page2->entries[0].name, "e4");
+  EXPECT_EQ(page2->entries[1].name, "sub");
+  EXPECT_EQ(page2->entries[1].type, FileType::kDirectory);
+  EXPECT_FALSE(page2->more_entries);
+}
+
+TEST_P(EngineTest, RunTimeErrorsCarryErrno) {
+  MakeEngine();
+  fs::create_directory(dir_ / "adir");
+  auto missing = ReadOp("nope");
+  auto dir_read = ReadOp("adir");
+  auto no_parent = WriteOp("no/such/dir/f", "x");
+  engine_->Submit(missing.get());
+  engine_->Submit(dir_read.get());
+  engine_->Submit(no_parent.get());
+  ASSERT_TRUE(sink_.Wait(3));
+  EXPECT_EQ(missing->result, -ENOENT);
+  EXPECT_EQ(dir_read->result, -EISDIR);
+  EXPECT_EQ(no_parent->result, -ENOENT);
+}
+
+TEST_P(EngineTest, SandboxRefusesEscapes) {
+  MakeEngine();
+  fs::path outside = dir_.string() + "-outside";
+  fs::create_directory(outside);
+  WriteAll(outside / "secret", "secret");
+  fs::create_symlink(outside / "secret", dir_ / "link_out");
+  fs::create_symlink(outside, dir_ / "dir_out");
+  auto dotdot = ReadOp("../" + outside.filename().string() + "/secret");
+  auto link = ReadOp("link_out");
+  auto write_through = WriteOp("dir_out/created", "x");
+  auto proc = ReadOp("/proc/self/root/etc/passwd");
+  engine_->Submit(dotdot.get());
+  engine_->Submit(link.get());
+  engine_->Submit(write_through.get());
+  engine_->Submit(proc.get());
+  ASSERT_TRUE(sink_.Wait(4));
+  EXPECT_EQ(dotdot->result, -EXDEV);
+  EXPECT_EQ(link->result, -EXDEV);
+  EXPECT_EQ(write_through->result, -EXDEV);
+  EXPECT_EQ(proc->result, -EXDEV);
+  EXPECT_FALSE(fs::exists(outside / "created"));
+  fs::remove_all(outside);
+}
+
+TEST_P(EngineTest, CancelStopsIssuingChunks) {
+  EngineOptions opts;
+  opts.chunk_bytes = 64 << 10;
+  MakeEngine(opts);
+  WriteAll(dir_ / "f", RandomBytes(8 << 20, 6));
+  Collector slow(/*release_credit=*/false);
+  ReadCredit credit(128 << 10);
+  auto op = ReadOp("f");
+  op->credit = &credit;
+  op->sink = &slow;
+  engine_->Submit(op.get());
+  ASSERT_TRUE(slow.WaitChunks(op.get(), 2));
+  op->Cancel();
+  credit.Open();  // teardown: wake the parked op so it sees the cancel
+  ASSERT_TRUE(slow.Wait(1));
+  EXPECT_EQ(op->result, -ECANCELED);
+  EXPECT_LT(op->bytes, 8u << 20);
+  EXPECT_GE(op->bytes, 128u << 10);
+}
+
+TEST_P(EngineTest, ManyConcurrentSmallOps) {
+  MakeEngine();
+  constexpr int kOps = 2000;
+  std::vector<std::unique_ptr<Op>> ops;
+  for (int i = 0; i < kOps; ++i) {
+    ops.push_back(WriteOp("s" + std::to_string(i % 100), std::to_string(i)));
+  }
+  for (auto& op : ops) engine_->Submit(op.get());
+  ASSERT_TRUE(sink_.Wait(kOps));
+  for (auto& op : ops) EXPECT_EQ(op->result, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Backends, EngineTest,
+    ::testing::Values(Backend{"uring", EngineKind::kUring},
+                      Backend{"threads", EngineKind::kThreads}),
+    [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace overlapd::io

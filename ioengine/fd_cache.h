@@ -1,0 +1,62 @@
+// Open files shared by the chunks of ops, and a bounded cache of them for
+// reads, so that many small reads of the same files do not pay an openat2
+// each.
+#ifndef OVERLAPD_IOENGINE_FD_CACHE_H_
+#define OVERLAPD_IOENGINE_FD_CACHE_H_
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace overlapd::io {
+
+// An open file descriptor, closed when the last reference goes. The chunks
+// of one read run on several workers at once and each holds a reference, so
+// a cache eviction never closes an fd under an IO in flight.
+class File {
+ public:
+  explicit File(int fd) : fd_(fd) {}
+  ~File();
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// A bounded LRU map from path to read-only File. Entries also expire after
+// `max_age_ns`: the cache holds the inode a path named when it was opened, and
+// a file replaced by another process (rename over it) must not be served from
+// the old inode for long. Thread-safe; one short critical section per call.
+class FdCache {
+ public:
+  FdCache(size_t capacity, uint64_t max_age_ns);
+
+  // The cached file for `path`, or null.
+  std::shared_ptr<File> Get(std::string_view path, uint64_t now_ns);
+  void Put(std::string_view path, std::shared_ptr<File> file, uint64_t now_ns);
+  // Forgets `path`: called when overlapd itself replaces or removes it.
+  void Erase(std::string_view path);
+  size_t size() const;
+
+ private:
+  struct Entry {
+    std::string path;
+    std::shared_ptr<File> file;
+    uint64_t opened_ns;
+  };
+  const size_t capacity_;
+  const uint64_t max_age_ns_;
+  mutable std::mutex mu_;
+  std::list<Entry> lru_;  // most recently used first
+  std::unordered_map<std::string_view, std::list<Entry>::iterator> index_;
+};
+
+}  // namespace overlapd::io
+
+#endif  // OVERLAPD_IOENGINE_FD_CACHE_H_

@@ -1,0 +1,52 @@
+#include "ioengine/fd_cache.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "gtest/gtest.h"
+
+namespace overlapd::io {
+namespace {
+
+std::shared_ptr<File> OpenDevNull() {
+  return std::make_shared<File>(open("/dev/null", O_RDONLY | O_CLOEXEC));
+}
+
+TEST(FdCacheTest, EvictsLeastRecentlyUsed) {
+  FdCache cache(2, 1'000'000'000);
+  cache.Put("a", OpenDevNull(), 0);
+  cache.Put("b", OpenDevNull(), 0);
+  ASSERT_NE(cache.Get("a", 1), nullptr);  // a is now the most recent
+  cache.Put("c", OpenDevNull(), 2);
+  EXPECT_EQ(cache.size(), 2u);
+  EXPECT_EQ(cache.Get("b", 3), nullptr);
+  EXPECT_NE(cache.Get("a", 3), nullptr);
+  EXPECT_NE(cache.Get("c", 3), nullptr);
+}
+
+TEST(FdCacheTest, EntriesExpire) {
+  FdCache cache(4, 100);
+  cache.Put("a", OpenDevNull(), 1000);
+  EXPECT_NE(cache.Get("a", 1050), nullptr);
+  EXPECT_EQ(cache.Get("a", 1200), nullptr);
+  EXPECT_EQ(cache.size(), 0u);
+}
+
+TEST(FdCacheTest, EvictionNeverClosesAFileInUse) {
+  FdCache cache(1, 1'000'000'000);
+  cache.Put("a", OpenDevNull(), 0);
+  std::shared_ptr<File> held = cache.Get("a", 0);
+  cache.Put("b", OpenDevNull(), 0);  // evicts a
+  EXPECT_EQ(cache.Get("a", 0), nullptr);
+  char c;
+  EXPECT_EQ(read(held->fd(), &c, 1), 0) << "fd closed under its user";
+}
+
+TEST(FdCacheTest, ZeroCapacityDisables) {
+  FdCache cache(0, 1'000'000'000);
+  cache.Put("a", OpenDevNull(), 0);
+  EXPECT_EQ(cache.Get("a", 0), nullptr);
+}
+
+}  // namespace
+}  // namespace overlapd::io

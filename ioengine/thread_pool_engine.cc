@@ -1,0 +1,83 @@
+#include "ioengine/thread_pool_engine.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace overlapd::io {
+
+using internal::Io;
+using internal::IoOf;
+using internal::OpOf;
+using internal::Task;
+
+namespace {
+
+constexpr uint64_t kMaxIoBytes = 1u << 30;
+
+
+// Runs one IO with a blocking system call; returns bytes or -errno, like a
+// CQE's res.
+int64_t RunIo(Io* io) {
+  size_t len = std::min(io->remaining(), kMaxIoBytes);
+  ssize_t r = 0;
+  switch (io->kind) {
+    case Io::Kind::kRead:
+      r = pread(io->fd, io->cursor(), len, io->file_offset());
+      break;
+    case Io::Kind::kWrite:
+      r = io->offset == Io::kAtEnd
+              ? write(io->fd, io->cursor(), len)
+              : pwrite(io->fd, io->cursor(), len, io->file_offset());
+      break;
+    case Io::Kind::kFsync:
+      r = fsync(io->fd);
+      break;
+    case Io::Kind::kFdatasync:
+      r = fdatasync(io->fd);
+      break;
+  }
+  return r < 0 ? -errno : r;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Engine>> ThreadPoolEngine::Create(
+    EngineOptions options) {
+  std::unique_ptr<ThreadPoolEngine> engine(new ThreadPoolEngine(options));
+  engine->StartWorkers();
+  return engine;
+}
+
+ThreadPoolEngine::~ThreadPoolEngine() { StopWorkers(); }
+
+void ThreadPoolEngine::WorkerLoop(int wi) {
+  Worker& w = *workers_[wi];
+  for (;;) {
+    TakeInbox(w);
+    while (Task* t = w.ready.PopFront()) {
+      w.stats.pending.fetch_sub(1, std::memory_order_relaxed);
+      if (t->kind == Task::Kind::kOp) {
+        RunOp(OpOf(t), wi);
+        continue;
+      }
+      Io* io = IoOf(t);
+      w.stats.in_kernel.fetch_add(1, std::memory_order_relaxed);
+      int64_t res = RunIo(io);
+      w.stats.in_kernel.fetch_sub(1, std::memory_order_relaxed);
+      if (CompleteIo(io, res, wi)) {
+        w.ready.PushFront(t);
+        w.stats.pending.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    if (Drained()) break;
+    if (w.inbox.PrepareSleep()) {
+      uint64_t value;
+      [[maybe_unused]] ssize_t n = read(w.inbox.event_fd(), &value, sizeof(value));
+      w.inbox.EndSleep();
+    }
+  }
+}
+
+}  // namespace overlapd::io

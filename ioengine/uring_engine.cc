@@ -1,0 +1,208 @@
+#include "ioengine/uring_engine.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+
+namespace overlapd::io {
+
+using internal::Io;
+using internal::IoOf;
+using internal::OpOf;
+using internal::Task;
+
+namespace {
+
+constexpr unsigned kReapBatch = 64;
+// A single SQE transfers at most this much; the remainder is a short
+// transfer, resubmitted. Keeps the length inside the SQE's 32-bit field.
+constexpr uint64_t kMaxIoBytes = 1u << 30;
+
+
+// Returns an SQE, submitting what is queued first if the SQ is full. Null
+// when even that frees none (the kernel has not consumed the SQ yet).
+io_uring_sqe* GetSqe(io_uring* ring) {
+  io_uring_sqe* sqe = io_uring_get_sqe(ring);
+  if (sqe == nullptr) {
+    io_uring_submit(ring);
+    sqe = io_uring_get_sqe(ring);
+  }
+  return sqe;
+}
+
+void Prep(io_uring_sqe* sqe, Io* io) {
+  unsigned len = static_cast<unsigned>(std::min(io->remaining(), kMaxIoBytes));
+  switch (io->kind) {
+    case Io::Kind::kRead:
+      io_uring_prep_read(sqe, io->fd, io->cursor(), len,
+                         static_cast<__u64>(io->file_offset()));
+      break;
+    case Io::Kind::kWrite:
+      io_uring_prep_write(sqe, io->fd, io->cursor(), len,
+                          static_cast<__u64>(io->file_offset()));
+      break;
+    case Io::Kind::kFsync:
+      io_uring_prep_fsync(sqe, io->fd, 0);
+      break;
+    case Io::Kind::kFdatasync:
+      io_uring_prep_fsync(sqe, io->fd, IORING_FSYNC_DATASYNC);
+      break;
+  }
+  io_uring_sqe_set_data(sqe, io);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Engine>> UringEngine::Create(
+    EngineOptions options) {
+  std::unique_ptr<UringEngine> engine(new UringEngine(options));
+  absl::Status status = engine->Init();
+  if (!status.ok()) return status;
+  engine->StartWorkers();
+  return engine;
+}
+
+absl::Status UringEngine::Init() {
+  for (int i = 0; i < workers(); ++i) {
+    auto r = std::make_unique<Ring>();
+    io_uring_params params = {};
+    if (options_.sqpoll) {
+      params.flags |= IORING_SETUP_SQPOLL;
+      params.sq_thread_idle = 1000;  // ms before the poller sleeps
+    }
+    // Task work runs when the worker enters the kernel anyway, instead of
+    // interrupting it (5.19+); older kernels refuse the flag, so retry bare.
+    params.flags |= IORING_SETUP_COOP_TASKRUN;
+    // One entry more than the IOs in flight: the eventfd read has its own.
+    const unsigned entries = options_.queue_depth + 1;
+    int ret = io_uring_queue_init_params(entries, &r->ring, &params);
+    if (ret == -EINVAL) {
+      params.flags &= ~IORING_SETUP_COOP_TASKRUN;
+      ret = io_uring_queue_init_params(entries, &r->ring, &params);
+    }
+    if (ret < 0) {
+      return absl::UnavailableError(
+          absl::StrCat("io_uring_queue_init(", options_.queue_depth,
+                       "): ", strerror(-ret)));
+    }
+    r->initialized = true;
+    if (i == 0) {
+      io_uring_probe* probe = io_uring_get_probe_ring(&r->ring);
+      if (probe == nullptr) {
+        return absl::UnavailableError("io_uring: opcode probe failed");
+      }
+      bool ok = io_uring_opcode_supported(probe, IORING_OP_READ) &&
+                io_uring_opcode_supported(probe, IORING_OP_WRITE) &&
+                io_uring_opcode_supported(probe, IORING_OP_FSYNC);
+      io_uring_free_probe(probe);
+      if (!ok) {
+        return absl::UnavailableError(
+            "io_uring lacks IORING_OP_READ/WRITE/FSYNC (kernel before 5.6)");
+      }
+      if (params.flags & IORING_SETUP_SQPOLL) features_.push_back("sqpoll");
+      if (params.flags & IORING_SETUP_COOP_TASKRUN) {
+        features_.push_back("coop_taskrun");
+      }
+    }
+    rings_.push_back(std::move(r));
+  }
+  return absl::OkStatus();
+}
+
+UringEngine::~UringEngine() {
+  if (!rings_.empty() && static_cast<int>(rings_.size()) == workers()) {
+    StopWorkers();
+  }
+  for (auto& r : rings_) {
+    if (r->initialized) io_uring_queue_exit(&r->ring);
+  }
+}
+
+void UringEngine::WorkerLoop(int wi) {
+  Worker& w = *workers_[wi];
+  Ring& r = *rings_[wi];
+  const uint32_t max_in_flight = options_.queue_depth;
+  for (;;) {
+    TakeInbox(w);
+    while (r.in_flight < max_in_flight) {
+      Task* t = w.ready.PopFront();
+      if (t == nullptr) break;
+      w.stats.pending.fetch_sub(1, std::memory_order_relaxed);
+      if (t->kind == Task::Kind::kOp) {
+        RunOp(OpOf(t), wi);
+        continue;
+      }
+      io_uring_sqe* sqe = GetSqe(&r.ring);
+      if (sqe == nullptr) {  // SQ full: the IO waits for the next turn
+        w.ready.PushFront(t);
+        w.stats.pending.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      Prep(sqe, IoOf(t));
+      ++r.in_flight;
+      w.stats.in_kernel.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (r.in_flight == 0 && w.ready.empty() && Drained()) break;
+
+    if (!r.wake_armed) {
+      io_uring_sqe* sqe = GetSqe(&r.ring);
+      if (sqe != nullptr) {
+        io_uring_prep_read(sqe, w.inbox.event_fd(), &r.wake_value,
+                           sizeof(r.wake_value), 0);
+        io_uring_sqe_set_data(sqe, &r.wake_value);
+        r.wake_armed = true;
+      }
+    }
+    // Block only when there is nothing this thread could do meanwhile; the
+    // one enter both submits the SQEs prepared above and waits.
+    bool can_progress = !w.ready.empty() && r.in_flight < max_in_flight;
+    bool sleeping = !can_progress && r.wake_armed && w.inbox.PrepareSleep();
+    int ret = io_uring_submit_and_wait(&r.ring, sleeping ? 1 : 0);
+    if (sleeping) w.inbox.EndSleep();
+    if (ret < 0 && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN) {
+      fprintf(stderr, "overlapd: io_uring_submit_and_wait: %s\n", strerror(-ret));
+      abort();
+    }
+    Reap(r, wi);
+  }
+}
+
+// Copies a batch of CQEs out and advances the CQ once, then runs the
+// completions: a completion may queue more work, and it must not find the CQ
+// half consumed.
+void UringEngine::Reap(Ring& r, int wi) {
+  Worker& w = *workers_[wi];
+  struct Done {
+    void* data;
+    int res;
+  } done[kReapBatch];
+  io_uring_cqe* cqes[kReapBatch];
+  for (;;) {
+    unsigned n = io_uring_peek_batch_cqe(&r.ring, cqes, kReapBatch);
+    if (n == 0) return;
+    for (unsigned i = 0; i < n; ++i) {
+      done[i] = {io_uring_cqe_get_data(cqes[i]), cqes[i]->res};
+    }
+    io_uring_cq_advance(&r.ring, n);
+    for (unsigned i = 0; i < n; ++i) {
+      if (done[i].data == &r.wake_value) {
+        r.wake_armed = false;
+        continue;
+      }
+      Io* io = static_cast<Io*>(done[i].data);
+      --r.in_flight;
+      w.stats.in_kernel.fetch_sub(1, std::memory_order_relaxed);
+      if (CompleteIo(io, done[i].res, wi)) {
+        w.ready.PushFront(&io->task);
+        w.stats.pending.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    if (n < kReapBatch) return;
+  }
+}
+
+}  // namespace overlapd::io
