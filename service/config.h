@@ -1,0 +1,39 @@
+// Server settings, filled from flags by main.cc.
+#ifndef OVERLAPD_SERVICE_CONFIG_H_
+#define OVERLAPD_SERVICE_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+
+#include "ioengine/engine.h"
+
+namespace overlapd {
+
+// Limits a client can meet; GetCapabilities reports them.
+struct Limits {
+  uint32_t max_ops_per_batch = 4096;
+  uint64_t max_op_bytes = 64ull << 20;    // Write.data
+  uint64_t max_read_bytes = 1ull << 40;   // explicit Read.length
+  uint64_t max_message_bytes = 80ull << 20;
+  uint32_t max_inflight_ops = 4096;       // per stream
+  uint64_t max_inflight_read_bytes = 64ull << 20;  // per stream
+  uint32_t max_list_entries = 10000;
+  uint32_t max_events_per_message = 1024;
+  // Data bytes in one EventBatch before it is sent.
+  uint64_t max_event_bytes_per_message = 4ull << 20;
+};
+
+struct ServerConfig {
+  std::string root;
+  std::string listen = "127.0.0.1:50051";
+  std::string metrics_listen = "127.0.0.1:9464";  // empty: no exporter
+  io::EngineKind engine = io::EngineKind::kAuto;
+  io::EngineOptions engine_options;
+  Limits limits;
+  // Seconds SIGTERM waits for calls in flight before cancelling them.
+  int drain_seconds = 30;
+};
+
+}  // namespace overlapd
+
+#endif  // OVERLAPD_SERVICE_CONFIG_H_

@@ -1,0 +1,288 @@
+#include "service/event_stream.h"
+
+#include "service/convert.h"
+#include "service/status_util.h"
+
+namespace overlapd {
+
+EventStream::EventStream(ServiceContext& ctx, StreamRpc rpc)
+    : ctx_(ctx),
+      limits_(ctx.config->limits),
+      rpc_(rpc),
+      read_credit_(ctx.config->limits.max_inflight_read_bytes) {
+  ctx_.metrics->streams(rpc_).Increment();
+}
+
+EventStream::~EventStream() {
+  DropBacklog();
+  ctx_.metrics->streams(rpc_).Decrement();
+}
+
+void EventStream::Unref() {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+bool EventStream::HasOpCredit(uint32_t ops) const {
+  int64_t unsent = ops_unsent_.load(std::memory_order_acquire);
+  return unsent == 0 || unsent + ops <= limits_.max_inflight_ops;
+}
+
+void EventStream::SubmitBatch(v1::Batch& batch) {
+  auto* b = new BatchRun;
+  b->id = ctx_.next_job_id.fetch_add(1, std::memory_order_relaxed);
+  b->tag = batch.tag();
+  b->size = static_cast<uint32_t>(batch.ops_size());
+  b->remaining.store(b->size, std::memory_order_relaxed);
+  if (b->size == 0) {
+    EventNode* done = new EventNode;
+    done->event.set_seq(ctx_.next_seq.fetch_add(1, std::memory_order_relaxed));
+    done->event.set_job_id(b->id);
+    done->event.set_tag(b->tag);
+    done->event.set_type(v1::BATCH_COMPLETE);
+    delete b;
+    Push(done);
+    Kick();
+    return;
+  }
+  b->ops.reset(new OpRun[b->size]);
+  for (uint32_t i = 0; i < b->size; ++i) {
+    OpRun& run = b->ops[i];
+    run.batch = b;
+    run.index = i;
+    run.tag = batch.ops(i).tag();
+    ToEngineOp(*batch.mutable_ops(i), limits_, &run.op);
+    run.op.credit = &read_credit_;
+    run.op.sink = this;
+    run.op.user = &run;
+  }
+  // Chains: the engine submits each linked op after the one before it.
+  for (uint32_t i = 0; i + 1 < b->size; ++i) {
+    if (batch.ops(i).link_next()) b->ops[i].op.link_next = &b->ops[i + 1].op;
+  }
+  // Count every op before the first can complete, so the counts never touch
+  // zero half way through a batch.
+  ops_live_.fetch_add(b->size, std::memory_order_acq_rel);
+  ops_unsent_.fetch_add(b->size, std::memory_order_acq_rel);
+  refs_.fetch_add(b->size, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    b->next = live_batches_;
+    if (live_batches_ != nullptr) live_batches_->prev = b;
+    live_batches_ = b;
+  }
+  for (uint32_t i = 0; i < b->size; ++i) {
+    bool chained = i > 0 && batch.ops(i - 1).link_next();
+    if (!chained) ctx_.engine->Submit(&b->ops[i].op);
+  }
+}
+
+void EventStream::RefuseBatch(uint64_t tag, const absl::Status& status) {
+  EventNode* node = new EventNode;
+  v1::Event& e = node->event;
+  e.set_seq(ctx_.next_seq.fetch_add(1, std::memory_order_relaxed));
+  e.set_job_id(ctx_.next_job_id.fetch_add(1, std::memory_order_relaxed));
+  e.set_tag(tag);
+  e.set_type(v1::BATCH_COMPLETE);
+  e.mutable_error()->set_code(static_cast<int>(status.code()));
+  e.mutable_error()->set_message(std::string(status.message()));
+  Push(node);
+  Kick();
+}
+
+void EventStream::CloseInput() {
+  input_closed_.store(true, std::memory_order_release);
+  Kick();
+}
+
+void EventStream::Abort(const grpc::Status& status) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (aborted_.load(std::memory_order_relaxed)) return;
+    abort_status_ = status;
+    aborted_.store(true, std::memory_order_release);
+    for (BatchRun* b = live_batches_; b != nullptr; b = b->next) {
+      for (uint32_t i = 0; i < b->size; ++i) b->ops[i].op.Cancel();
+    }
+  }
+  // Ops parked for credit must run to see their cancel.
+  read_credit_.Open();
+  Kick();
+}
+
+EventStream::EventNode* EventStream::NewEvent(const OpRun& run) {
+  EventNode* node = new EventNode;
+  v1::Event& e = node->event;
+  e.set_seq(ctx_.next_seq.fetch_add(1, std::memory_order_relaxed));
+  e.set_job_id(run.batch->id);
+  e.set_tag(run.tag);
+  e.set_op_index(run.index);
+  e.set_path(run.op.path);
+  return node;
+}
+
+void EventStream::OnReadChunk(io::Op& op, uint64_t offset, std::string data,
+                              uint32_t crc32c) {
+  const OpRun& run = *static_cast<const OpRun*>(op.user);
+  EventNode* node = NewEvent(run);
+  v1::Event& e = node->event;
+  e.set_type(v1::READ_CHUNK);
+  e.set_offset(offset);
+  e.set_bytes(data.size());
+  e.set_crc32c(crc32c);
+  node->data_bytes = data.size();
+  e.set_data(std::move(data));
+  Push(node);
+  Kick();
+}
+
+void EventStream::OnComplete(io::Op& op) {
+  OpRun& run = *static_cast<OpRun*>(op.user);
+  BatchRun* b = run.batch;
+  EventNode* node = NewEvent(run);
+  FillCompletion(op, &node->event);
+  node->completions = 1;
+  ctx_.metrics->RecordOp(MetricOpOf(op.type), MetricResultOf(op.result),
+                         op.queued_ns, op.service_ns);
+  if (op.type == io::OpType::kRead) ctx_.metrics->AddBytesRead(op.bytes);
+  if (op.type == io::OpType::kWrite) ctx_.metrics->AddBytesWritten(op.bytes);
+  Push(node);
+
+  if (b->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    EventNode* done = new EventNode;
+    done->event.set_seq(ctx_.next_seq.fetch_add(1, std::memory_order_relaxed));
+    done->event.set_job_id(b->id);
+    done->event.set_tag(b->tag);
+    done->event.set_type(v1::BATCH_COMPLETE);
+    done->event.set_count(b->size);
+    Push(done);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (b->prev != nullptr) b->prev->next = b->next;
+      if (b->next != nullptr) b->next->prev = b->prev;
+      if (live_batches_ == b) live_batches_ = b->next;
+    }
+    delete b;  // `op` and `run` lived in it: not touched below
+  }
+  ops_live_.fetch_sub(1, std::memory_order_acq_rel);
+  Kick();
+  Unref();  // the last act: may delete this
+}
+
+void EventStream::Push(EventNode* node) {
+  EventNode* head = head_.load(std::memory_order_relaxed);
+  do {
+    node->next = head;
+  } while (!head_.compare_exchange_weak(head, node, std::memory_order_seq_cst,
+                                        std::memory_order_relaxed));
+}
+
+void EventStream::TakeList() {
+  EventNode* n = head_.exchange(nullptr, std::memory_order_acquire);
+  EventNode* fifo = nullptr;
+  EventNode* last = n;
+  while (n != nullptr) {  // the stack holds newest first
+    EventNode* next = n->next;
+    n->next = fifo;
+    fifo = n;
+    n = next;
+  }
+  if (fifo == nullptr) return;
+  if (backlog_tail_ == nullptr) {
+    backlog_head_ = fifo;
+  } else {
+    backlog_tail_->next = fifo;
+  }
+  backlog_tail_ = last;
+}
+
+void EventStream::DropBacklog() {
+  TakeList();
+  while (backlog_head_ != nullptr) {
+    EventNode* next = backlog_head_->next;
+    delete backlog_head_;
+    backlog_head_ = next;
+  }
+  backlog_tail_ = nullptr;
+}
+
+bool EventStream::HasWork() const {
+  if (head_.load(std::memory_order_seq_cst) != nullptr) return true;
+  bool idle = ops_live_.load(std::memory_order_acquire) == 0;
+  return idle && (input_closed_.load(std::memory_order_acquire) ||
+                  aborted_.load(std::memory_order_acquire));
+}
+
+void EventStream::Kick() {
+  for (;;) {
+    if (writing_.exchange(true, std::memory_order_acq_rel)) return;
+    if (WriteOrFinish()) return;  // the token stays with the write / Finish
+    writing_.store(false, std::memory_order_seq_cst);
+    // Work that arrived while we held the token found it taken: look again.
+    if (!HasWork()) return;
+  }
+}
+
+bool EventStream::WriteOrFinish() {
+  if (finished_) return true;
+  const bool idle = ops_live_.load(std::memory_order_acquire) == 0;
+  if (aborted_.load(std::memory_order_acquire)) {
+    // Nobody will read these events; what matters is that every op is
+    // released by the engine before the call ends.
+    DropBacklog();
+    if (!idle) return false;
+    grpc::Status status;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      status = abort_status_;
+    }
+    finished_ = true;
+    FinishCall(status);
+    return true;
+  }
+  const bool input_closed = input_closed_.load(std::memory_order_acquire);
+  TakeList();
+  if (backlog_head_ != nullptr) {
+    out_.Clear();
+    out_bytes_ = 0;
+    out_completions_ = 0;
+    while (backlog_head_ != nullptr &&
+           static_cast<uint32_t>(out_.events_size()) < limits_.max_events_per_message &&
+           out_bytes_ < limits_.max_event_bytes_per_message) {
+      EventNode* node = backlog_head_;
+      backlog_head_ = node->next;
+      out_bytes_ += node->data_bytes;
+      out_completions_ += node->completions;
+      out_.mutable_events()->Add(std::move(node->event));
+      delete node;
+    }
+    if (backlog_head_ == nullptr) backlog_tail_ = nullptr;
+    StartWriteMessage(&out_);
+    return true;
+  }
+  if (input_closed && idle) {
+    finished_ = true;
+    FinishCall(grpc::Status::OK);
+    return true;
+  }
+  return false;
+}
+
+void EventStream::WriteDone(bool ok) {
+  // The message is on the wire (or dropped): its bytes and ops no longer
+  // count against this stream.
+  if (out_bytes_ != 0) read_credit_.Release(out_bytes_);
+  ops_unsent_.fetch_sub(out_completions_, std::memory_order_acq_rel);
+  out_bytes_ = 0;
+  out_completions_ = 0;
+  out_.Clear();
+  if (!ok) {
+    Abort(grpc::Status(grpc::StatusCode::CANCELLED, "stream closed by the client"));
+  }
+  CreditFreed();
+  // Still the writer: go on, or hand the token back.
+  if (WriteOrFinish()) return;
+  writing_.store(false, std::memory_order_seq_cst);
+  if (HasWork()) Kick();
+}
+
+}  // namespace overlapd

@@ -1,0 +1,149 @@
+// The machinery shared by every streaming call that runs batches (Execute,
+// Session): it turns engine completions into events, batches them into
+// EventBatch messages with one write in flight, applies back-pressure, and
+// ends the call once nothing can still touch it.
+#ifndef OVERLAPD_SERVICE_EVENT_STREAM_H_
+#define OVERLAPD_SERVICE_EVENT_STREAM_H_
+
+#include <grpcpp/support/status.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include "ioengine/engine.h"
+#include "overlapd/v1/overlapd.pb.h"
+#include "service/config.h"
+#include "service/metrics.h"
+
+namespace overlapd {
+
+namespace v1 = ::overlapd::v1;
+
+// What every call handler shares: the engine, metrics, limits and the
+// server-wide counters.
+struct ServiceContext {
+  io::Engine* engine = nullptr;
+  Metrics* metrics = nullptr;
+  const ServerConfig* config = nullptr;
+  std::atomic<uint64_t> next_seq{1};
+  std::atomic<uint64_t> next_job_id{1};
+};
+
+// One stream's event pipeline.
+//
+// Threads: engine workers call OnReadChunk/OnComplete (push an event on a
+// lock-free list, then Kick); gRPC threads call the reactor hooks. Whoever
+// holds the writer token (`writing_`) is the only one that drains the list,
+// calls StartWrite or Finish, so there is one write in flight and Finish
+// runs once; the token passes to OnWriteDone while a write is out.
+//
+// Back-pressure: read chunks are charged to `read_credit_` until the message
+// carrying them is written, and each op's completion counts against the
+// in-flight op limit until its event is written. A slow reader stalls
+// StartWrite, credit runs out, the engine parks reads, and a Session stops
+// reading batches.
+//
+// Lifetime: one reference for the reactor (dropped in OnDone) and one per op
+// in the engine (dropped as the last act of its OnComplete). Finish is
+// called only when no op is left, and the object is deleted on the last
+// reference, so no engine thread can touch a freed reactor.
+class EventStream : public io::OpSink {
+ public:
+  EventStream(ServiceContext& ctx, StreamRpc rpc);
+
+  void OnReadChunk(io::Op& op, uint64_t offset, std::string data,
+                   uint32_t crc32c) final;
+  void OnComplete(io::Op& op) final;
+
+ protected:
+  ~EventStream() override;
+
+  // The reactor's primitives.
+  virtual void StartWriteMessage(const v1::EventBatch* message) = 0;
+  virtual void FinishCall(const grpc::Status& status) = 0;
+  // Called (on the writer) after a write released credit.
+  virtual void CreditFreed() {}
+
+  // Runs the ops of a validated batch; its write data is moved out.
+  void SubmitBatch(v1::Batch& batch);
+  // Emits BATCH_COMPLETE with `status` for a batch refused before any IO.
+  void RefuseBatch(uint64_t tag, const absl::Status& status);
+  // No more batches will come: the call ends once every op has completed
+  // and every event is written.
+  void CloseInput();
+  // The client went away or a write failed: cancel every op, drop pending
+  // events, end with `status` once the engine has let go of every op.
+  void Abort(const grpc::Status& status);
+  // Writer side of OnWriteDone.
+  void WriteDone(bool ok);
+  // Tries to take the writer token and write or finish.
+  void Kick();
+  void Unref();
+
+  // Whether a batch of `ops` ops may start now under the in-flight limit.
+  // One batch is always allowed when nothing is in flight.
+  bool HasOpCredit(uint32_t ops) const;
+
+  ServiceContext& ctx_;
+  const Limits& limits_;
+  std::mutex mu_;  // guards live_batches_ and the subclasses' read state
+
+ private:
+  struct BatchRun;
+  struct OpRun {
+    io::Op op;
+    BatchRun* batch = nullptr;
+    uint32_t index = 0;
+    uint64_t tag = 0;
+  };
+  struct BatchRun {
+    uint64_t id = 0;
+    uint64_t tag = 0;
+    uint32_t size = 0;
+    std::atomic<uint32_t> remaining{0};
+    std::unique_ptr<OpRun[]> ops;
+    BatchRun* prev = nullptr;  // live list, under mu_
+    BatchRun* next = nullptr;
+  };
+  struct EventNode {
+    EventNode* next = nullptr;
+    v1::Event event;
+    uint64_t data_bytes = 0;  // read credit this event holds
+    uint32_t completions = 0;  // op credit this event holds
+  };
+
+  EventNode* NewEvent(const OpRun& run);
+  void Push(EventNode* node);
+  // Moves the lock-free list into the writer-owned backlog, oldest first.
+  void TakeList();
+  // With the token: starts a write or finishes. False: nothing to do now.
+  bool WriteOrFinish();
+  bool HasWork() const;
+  void DropBacklog();
+
+  const StreamRpc rpc_;
+  io::ReadCredit read_credit_;
+  std::atomic<EventNode*> head_{nullptr};
+  std::atomic<bool> writing_{false};
+  std::atomic<int64_t> ops_live_{0};     // ops the engine still holds
+  std::atomic<int64_t> ops_unsent_{0};   // ops whose completion is unwritten
+  std::atomic<int64_t> refs_{1};
+  std::atomic<bool> input_closed_{false};
+  std::atomic<bool> aborted_{false};
+  BatchRun* live_batches_ = nullptr;
+
+  // Writer-token state.
+  EventNode* backlog_head_ = nullptr;
+  EventNode* backlog_tail_ = nullptr;
+  v1::EventBatch out_;
+  uint64_t out_bytes_ = 0;
+  uint32_t out_completions_ = 0;
+  bool finished_ = false;
+  grpc::Status abort_status_;
+};
+
+}  // namespace overlapd
+
+#endif  // OVERLAPD_SERVICE_EVENT_STREAM_H_

@@ -1,0 +1,203 @@
+// overlapd: the server binary.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "service/config.h"
+#include "service/io_service.h"
+#include "service/metrics.h"
+
+namespace {
+
+using overlapd::ServerConfig;
+
+// Blocks SIGINT/SIGTERM in every thread (threads inherit the mask), so that
+// main can take them with sigwait instead of an async handler.
+sigset_t BlockStopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+std::string HostOf(const std::string& addr) {
+  size_t colon = addr.rfind(':');
+  return colon == std::string::npos ? addr : addr.substr(0, colon);
+}
+
+int Run(ServerConfig& config) {
+  std::error_code ec;
+  std::filesystem::create_directories(config.root, ec);
+  if (ec) {
+    spdlog::error("--root {}: cannot create: {}", config.root, ec.message());
+    return 1;
+  }
+  int root_fd = open(config.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0) {
+    spdlog::error("--root {}: {}", config.root, strerror(errno));
+    return 1;
+  }
+  config.engine_options.root_fd = root_fd;
+
+  sigset_t stop_signals = BlockStopSignals();
+
+  auto engine = overlapd::io::CreateEngine(config.engine, config.engine_options);
+  if (!engine.ok()) {
+    spdlog::error("engine: {}", std::string(engine.status().message()));
+    return 1;
+  }
+  auto metrics = overlapd::Metrics::Create(config.metrics_listen, engine->get());
+  if (!metrics.ok()) {
+    spdlog::error("{}", std::string(metrics.status().message()));
+    return 1;
+  }
+
+  overlapd::ServiceContext ctx;
+  ctx.engine = engine->get();
+  ctx.metrics = metrics->get();
+  ctx.config = &config;
+  overlapd::IoServiceImpl service(ctx);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.limits.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(config.limits.max_message_bytes));
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    spdlog::error("cannot listen on {} (in use, or not an address)", config.listen);
+    return 1;
+  }
+  std::string grpc_addr = HostOf(config.listen) + ":" + std::to_string(port);
+  spdlog::info("overlapd {} serving {} on {} (engine {}, {} workers, chunk {} bytes)",
+               OVERLAPD_VERSION, config.root, grpc_addr, (*engine)->name(),
+               (*engine)->workers(), (*engine)->options().chunk_bytes);
+  std::string metrics_addr = "off";
+  if (!config.metrics_listen.empty()) {
+    metrics_addr = HostOf(config.metrics_listen) + ":" +
+                   std::to_string((*metrics)->port());
+    spdlog::info("metrics on http://{}/metrics", metrics_addr);
+  }
+  // One machine-readable line for scripts and tests that start overlapd on
+  // port 0.
+  std::printf("overlapd ready grpc=%s metrics=%s\n", grpc_addr.c_str(),
+              metrics_addr.c_str());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("{}: draining (up to {} s for calls in flight)", strsignal(sig),
+               config.drain_seconds);
+  // Refuses new calls at once, lets calls in flight finish, then cancels
+  // what is left; every op already in the engine completes before the
+  // engine is destroyed below, so a durable write acknowledged is durable.
+  server->Shutdown(std::chrono::system_clock::now() +
+                   std::chrono::seconds(config.drain_seconds));
+  server.reset();
+  engine->reset();
+  close(root_fd);
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ServerConfig config;
+  std::string engine_name = "auto";
+  std::string log_level = "info";
+  uint64_t chunk_bytes = config.engine_options.chunk_bytes;
+
+  CLI::App app{
+      "overlapd: batched file IO over gRPC, on an io_uring engine.\n"
+      "Clients send batches of reads and writes; completion events stream back\n"
+      "as each operation finishes."};
+  app.add_option("--root", config.root,
+                 "Directory served; every client path is relative to it and "
+                 "cannot leave it (created if missing)")
+      ->required();
+  app.add_option("--listen", config.listen, "gRPC address (port 0: any free port)")
+      ->capture_default_str();
+  app.add_option("--metrics-listen", config.metrics_listen,
+                 "Prometheus exporter address (/metrics); empty disables it")
+      ->capture_default_str();
+  app.add_option("--workers", config.engine_options.workers,
+                 "Engine worker threads, each with its own ring (0: one per core)")
+      ->capture_default_str();
+  app.add_option("--engine", engine_name,
+                 "IO backend: uring, threads, or auto (uring, falling back to threads)")
+      ->check(CLI::IsMember({"auto", "uring", "threads"}))
+      ->capture_default_str();
+  app.add_option("--chunk-bytes", chunk_bytes,
+                 "Reads and writes are split into chunks of this size across workers")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  app.add_option("--queue-depth", config.engine_options.queue_depth,
+                 "IOs in flight per worker")
+      ->check(CLI::Range(1, 32768))
+      ->capture_default_str();
+  app.add_option("--fd-cache", config.engine_options.fd_cache_entries,
+                 "Open files kept for reads (0 disables)")
+      ->capture_default_str();
+  app.add_flag("--sqpoll", config.engine_options.sqpoll,
+               "io_uring SQPOLL: a kernel thread polls submissions (needs root)");
+  app.add_option("--max-ops-per-batch", config.limits.max_ops_per_batch,
+                 "Most ops in one batch")
+      ->capture_default_str();
+  app.add_option("--max-op-bytes", config.limits.max_op_bytes,
+                 "Largest Write payload")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  app.add_option("--max-message-bytes", config.limits.max_message_bytes,
+                 "Largest gRPC message in either direction")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  app.add_option("--max-inflight-ops", config.limits.max_inflight_ops,
+                 "Ops in flight per stream before it stops reading batches")
+      ->capture_default_str();
+  app.add_option("--max-inflight-read-bytes", config.limits.max_inflight_read_bytes,
+                 "Read bytes in flight per stream before its reads pause")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  app.add_option("--drain-seconds", config.drain_seconds,
+                 "On SIGTERM, how long calls in flight may take to finish")
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  config.engine_options.chunk_bytes = chunk_bytes;
+  config.engine = engine_name == "uring"     ? overlapd::io::EngineKind::kUring
+                  : engine_name == "threads" ? overlapd::io::EngineKind::kThreads
+                                             : overlapd::io::EngineKind::kAuto;
+  if (config.limits.max_op_bytes + (1 << 20) > config.limits.max_message_bytes) {
+    spdlog::error("--max-op-bytes must be at least 1 MiB below --max-message-bytes");
+    return 2;
+  }
+  if (chunk_bytes == 0 || chunk_bytes > config.limits.max_event_bytes_per_message) {
+    spdlog::error("--chunk-bytes must be between 1 and {}",
+                  config.limits.max_event_bytes_per_message);
+    return 2;
+  }
+  return Run(config);
+}

@@ -1,0 +1,132 @@
+#include "service/metrics.h"
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
+#include <exception>
+
+namespace overlapd {
+
+namespace {
+
+constexpr const char* kOpNames[] = {"read",   "write",  "copy",
+                                    "fsync",  "stat",   "list",
+                                    "rename", "delete", "mkdir"};
+constexpr const char* kResultNames[] = {"ok", "error", "cancelled"};
+constexpr const char* kPhaseNames[] = {"queue", "service", "total"};
+constexpr const char* kRpcNames[] = {"execute", "session", "subscribe"};
+constexpr const char* kJobStateNames[] = {"unspecified", "queued",    "running",
+                                          "succeeded",   "failed",    "cancelled"};
+
+// Samples the engine's per-worker atomics when Prometheus scrapes, so the IO
+// path never updates a gauge of its own for them.
+class EngineGauges : public prometheus::Collectable {
+ public:
+  explicit EngineGauges(const io::Engine* engine) : engine_(engine) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    prometheus::MetricFamily depth{"overlapd_engine_queue_depth",
+                                   "IOs submitted to the kernel and not yet completed, per worker",
+                                   prometheus::MetricType::Gauge, {}};
+    prometheus::MetricFamily pending{"overlapd_engine_pending_ops",
+                                     "Tasks accepted by a worker and not yet submitted",
+                                     prometheus::MetricType::Gauge, {}};
+    for (int i = 0; i < engine_->workers(); ++i) {
+      const io::WorkerStats& s = engine_->worker_stats(i);
+      prometheus::ClientMetric m;
+      m.label = {{"worker", std::to_string(i)}};
+      m.gauge.value = static_cast<double>(s.in_kernel.load(std::memory_order_relaxed));
+      depth.metric.push_back(m);
+      m.gauge.value = static_cast<double>(s.pending.load(std::memory_order_relaxed));
+      pending.metric.push_back(m);
+    }
+    return {depth, pending};
+  }
+
+ private:
+  const io::Engine* engine_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
+    const std::string& listen, const io::Engine* engine) {
+  std::unique_ptr<Metrics> m(new Metrics());
+  m->registry_ = std::make_shared<prometheus::Registry>();
+  auto& reg = *m->registry_;
+
+  auto& ops = prometheus::BuildCounter()
+                  .Name("overlapd_ops_total")
+                  .Help("Completed operations by op type and result")
+                  .Register(reg);
+  // Latency from microseconds to tens of seconds, roughly x2.5 per bucket.
+  const prometheus::Histogram::BucketBoundaries buckets = {
+      10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3,
+      10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1.0,  2.5,    5.0, 10.0};
+  auto& latency = prometheus::BuildHistogram()
+                      .Name("overlapd_op_latency_seconds")
+                      .Help("Operation latency by phase: queue (accepted to started), "
+                            "service (started to completed), total")
+                      .Register(reg);
+  for (int op = 0; op < kOps; ++op) {
+    for (int r = 0; r < kResults; ++r) {
+      m->ops_[op][r] = &ops.Add({{"op", kOpNames[op]}, {"result", kResultNames[r]}});
+    }
+    for (int p = 0; p < 3; ++p) {
+      m->latency_[op][p] =
+          &latency.Add({{"op", kOpNames[op]}, {"phase", kPhaseNames[p]}}, buckets);
+    }
+  }
+  auto& bytes = prometheus::BuildCounter()
+                    .Name("overlapd_bytes_total")
+                    .Help("File bytes read and written")
+                    .Register(reg);
+  m->bytes_read_ = &bytes.Add({{"direction", "read"}});
+  m->bytes_written_ = &bytes.Add({{"direction", "write"}});
+  auto& streams = prometheus::BuildGauge()
+                      .Name("overlapd_streams")
+                      .Help("Open streaming calls by RPC")
+                      .Register(reg);
+  for (int i = 0; i < static_cast<int>(StreamRpc::kCount); ++i) {
+    m->streams_[i] = &streams.Add({{"rpc", kRpcNames[i]}});
+  }
+  auto& jobs = prometheus::BuildGauge()
+                   .Name("overlapd_jobs")
+                   .Help("Detached jobs by state")
+                   .Register(reg);
+  for (int i = 1; i < 6; ++i) m->jobs_[i] = &jobs.Add({{"state", kJobStateNames[i]}});
+  m->events_lost_ = &prometheus::BuildCounter()
+                         .Name("overlapd_events_lost_total")
+                         .Help("Events a subscriber missed because it fell behind the event log")
+                         .Register(reg)
+                         .Add({});
+
+  m->engine_gauges_ = std::make_shared<EngineGauges>(engine);
+  if (!listen.empty()) {
+    try {
+      m->exposer_ = std::make_unique<prometheus::Exposer>(listen);
+    } catch (const std::exception& e) {
+      return absl::UnavailableError("metrics exporter on " + listen + ": " + e.what());
+    }
+    m->exposer_->RegisterCollectable(m->registry_);
+    m->exposer_->RegisterCollectable(m->engine_gauges_);
+  }
+  return m;
+}
+
+int Metrics::port() const {
+  if (exposer_ == nullptr) return 0;
+  auto ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
+void Metrics::RecordOp(MetricOp op, MetricResult result, uint64_t queued_ns,
+                       uint64_t service_ns) {
+  int o = static_cast<int>(op);
+  ops_[o][static_cast<int>(result)]->Increment();
+  latency_[o][0]->Observe(static_cast<double>(queued_ns) * 1e-9);
+  latency_[o][1]->Observe(static_cast<double>(service_ns) * 1e-9);
+  latency_[o][2]->Observe(static_cast<double>(queued_ns + service_ns) * 1e-9);
+}
+
+}  // namespace overlapd

@@ -1,0 +1,58 @@
+#include "service/status_util.h"
+
+#include <errno.h>
+#include <string.h>
+
+namespace overlapd {
+
+absl::StatusCode CodeForErrno(int err) {
+  switch (err) {
+    case 0: return absl::StatusCode::kOk;
+    case ENOENT: return absl::StatusCode::kNotFound;
+    case EEXIST: return absl::StatusCode::kAlreadyExists;
+    case EACCES:
+    case EPERM:
+    case EXDEV:
+    case ELOOP: return absl::StatusCode::kPermissionDenied;
+    case ENOSPC:
+    case EDQUOT:
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM: return absl::StatusCode::kResourceExhausted;
+    case EISDIR:
+    case ENOTDIR:
+    case ENOTEMPTY:
+    case EROFS:
+    case ETXTBSY:
+    case EBUSY: return absl::StatusCode::kFailedPrecondition;
+    case EINVAL:
+    case ENAMETOOLONG: return absl::StatusCode::kInvalidArgument;
+    case EFBIG:
+    case EOVERFLOW: return absl::StatusCode::kOutOfRange;
+    case EIO:
+    case EBADMSG: return absl::StatusCode::kDataLoss;
+    case ECANCELED: return absl::StatusCode::kCancelled;
+    case ETIMEDOUT: return absl::StatusCode::kDeadlineExceeded;
+    case EAGAIN: return absl::StatusCode::kUnavailable;
+    case ENOSYS:
+    case EOPNOTSUPP: return absl::StatusCode::kUnimplemented;
+    default: return absl::StatusCode::kInternal;
+  }
+}
+
+std::string ErrnoMessage(std::string_view op, std::string_view path, int err) {
+  std::string msg(op);
+  msg += " \"";
+  msg += path;
+  msg += "\": ";
+  switch (err) {
+    case EXDEV: msg += "path leads outside the server root"; break;
+    case ELOOP: msg += "path goes through a refused link"; break;
+    case EBADMSG: msg += "data does not match expected_crc32c"; break;
+    case ECANCELED: msg += "cancelled"; break;
+    default: msg += strerror(err); break;
+  }
+  return msg;
+}
+
+}  // namespace overlapd

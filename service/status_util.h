@@ -1,0 +1,38 @@
+// Errors at the service edge: errno to canonical codes, absl to grpc.
+#ifndef OVERLAPD_SERVICE_STATUS_UTIL_H_
+#define OVERLAPD_SERVICE_STATUS_UTIL_H_
+
+#include <grpcpp/support/status.h>
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+
+// Returns from the enclosing function when `expr` (an absl::Status) is not
+// OK. Abseil 20220623 ships no such macro.
+#define OVERLAPD_RETURN_IF_ERROR(expr)          \
+  do {                                          \
+    ::absl::Status overlapd_status_ = (expr);   \
+    if (!overlapd_status_.ok()) return overlapd_status_; \
+  } while (false)
+
+namespace overlapd {
+
+// The canonical code for an op that failed at run time with `err` (a
+// positive errno). EXDEV and ELOOP come from the sandbox (RESOLVE_BENEATH,
+// RESOLVE_NO_MAGICLINKS): PERMISSION_DENIED. EIO is DATA_LOSS: the device
+// could not return or keep the bytes. EBADMSG is the engine's CRC mismatch.
+absl::StatusCode CodeForErrno(int err);
+
+// "read data/a.txt: No such file or directory" style text for `err`.
+std::string ErrnoMessage(std::string_view op, std::string_view path, int err);
+
+inline grpc::Status ToGrpc(const absl::Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
+                      std::string(s.message()));
+}
+
+}  // namespace overlapd
+
+#endif  // OVERLAPD_SERVICE_STATUS_UTIL_H_
