@@ -1,15 +1,26 @@
 #include "ioengine/crc32c.h"
 
 #include <isa-l/crc.h>
+#include <limits.h>
+
+#include <algorithm>
 
 namespace overlapd::io {
 
 uint32_t Crc32c(const void* data, size_t len, uint32_t crc) {
-  // ISA-L's crc32_iscsi neither pre- nor post-inverts; the standard CRC32C
-  // does both, so invert around the call to chain like every other CRC API.
-  return crc32_iscsi(static_cast<unsigned char*>(const_cast<void*>(data)), len,
-                     crc ^ 0xFFFFFFFFu) ^
-         0xFFFFFFFFu;
+  // ISA-L's crc32_iscsi is the raw register update: it neither pre- nor
+  // post-inverts, while the standard CRC32C does both, so invert around it
+  // to chain like every other CRC API. It takes an int length (and a
+  // non-const pointer it does not write through).
+  uint32_t state = ~crc;
+  auto* p = static_cast<unsigned char*>(const_cast<void*>(data));
+  while (len > 0) {
+    int n = static_cast<int>(std::min<size_t>(len, INT_MAX));
+    state = crc32_iscsi(p, n, state);
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+  return ~state;
 }
 
 namespace {

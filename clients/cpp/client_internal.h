@@ -1,0 +1,111 @@
+// Building blocks of overlapd::Client that need no server: CRC32C, status
+// translation, chunk planning for uploads, temp names, and the reorder buffer
+// behind ordered reads. Internal to clients/cpp (used by client.cc, the CLI
+// and the unit test); not a stable API.
+#ifndef OVERLAPD_CLIENTS_CPP_CLIENT_INTERNAL_H_
+#define OVERLAPD_CLIENTS_CPP_CLIENT_INTERNAL_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <utility>
+
+#include <grpcpp/support/status.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "ioengine/crc32c.h"
+#include "overlapd/v1/overlapd.pb.h"
+
+namespace overlapd {
+namespace internal {
+
+// Largest gRPC message the client sends or accepts. The server's own limit is
+// reported by GetCapabilities.max_message_bytes; 64 MiB plus framing headroom
+// covers the largest op the server is expected to allow.
+inline constexpr int kMaxMessageBytes = (64 << 20) + (1 << 20);
+
+// Bytes reserved in a message for everything but Write.data (path, fields,
+// protobuf framing), so a chunk plus its envelope stays under the limit.
+inline constexpr uint64_t kMessageOverheadBytes = 64 << 10;
+
+// CRC32C (Castagnoli), the checksum carried in every event; the same code
+// the server uses.
+inline uint32_t Crc32c(absl::string_view data) {
+  return io::Crc32c(data.data(), data.size());
+}
+
+// grpc::Status -> absl::Status with the same code and message (the numeric
+// codes of both are google.rpc.Code).
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+// A canonical code carried as an int (Error.code) -> absl::StatusCode;
+// anything outside google.rpc.Code is UNKNOWN.
+absl::StatusCode CodeFromInt(int code);
+
+// The status of an OP_FAILED or OP_CANCELLED event: its error code and
+// message, prefixed with the event's path when the message lacks it.
+absl::Status EventStatus(const v1::Event& event);
+
+// How PutFile splits a local file of `size` bytes into Write ops of at most
+// `chunk_bytes`. An empty file is still one (empty) chunk, so the remote file
+// is created.
+struct PutPlan {
+  uint64_t size = 0;
+  uint64_t chunk_bytes = 1;
+
+  uint64_t chunk_count() const;
+  uint64_t offset(uint64_t index) const { return index * chunk_bytes; }
+  uint64_t length(uint64_t index) const;
+};
+
+// The chunk size to use: `requested` (0 = 4 MiB) capped by the server's
+// max_op_bytes and max_message_bytes (less kMessageOverheadBytes) when `caps`
+// is given, and by the client's own message limit.
+uint64_t EffectiveChunkBytes(uint64_t requested, const v1::Capabilities* caps);
+
+// The number of unacknowledged batches to allow: `requested` (0 = 8) capped
+// by the server's max_inflight_ops_per_stream when known; at least 1.
+uint32_t EffectiveInflight(uint32_t requested, const v1::Capabilities* caps);
+
+// The directory part of a remote path: "a/b/c" -> "a/b", "c" -> ".".
+std::string ParentDir(absl::string_view path);
+
+// The temporary name an atomic put writes before renaming: same directory,
+// hidden, "a/b/c" -> "a/b/.c.overlap-tmp-<16 hex digits of random>".
+std::string TempNameFor(absl::string_view path, uint64_t random);
+
+// Turns chunks that arrive in any order into an in-order byte stream.
+// Chunks at the next expected offset go straight to the sink; others wait in
+// memory until the gap before them is filled, so the memory held is bounded by
+// how far ahead of the next offset the caller lets reads run (one read window).
+// Thread-compatible.
+class ReorderBuffer {
+ public:
+  // Receives contiguous bytes in order; a non-OK status aborts the read.
+  using Sink = std::function<absl::Status(absl::string_view)>;
+
+  ReorderBuffer(uint64_t start_offset, Sink sink)
+      : next_offset_(start_offset), sink_(std::move(sink)) {}
+
+  // Accepts the chunk at `offset`. Overlapping or repeated bytes are DATA_LOSS:
+  // the server never sends a byte twice.
+  absl::Status Add(uint64_t offset, std::string data);
+
+  // Offset of the first byte not yet passed to the sink.
+  uint64_t next_offset() const { return next_offset_; }
+  // Bytes waiting for an earlier gap to be filled.
+  uint64_t buffered_bytes() const { return buffered_bytes_; }
+
+ private:
+  uint64_t next_offset_;
+  uint64_t buffered_bytes_ = 0;
+  std::map<uint64_t, std::string> pending_;  // offset -> data, all > next
+  Sink sink_;
+};
+
+}  // namespace internal
+}  // namespace overlapd
+
+#endif  // OVERLAPD_CLIENTS_CPP_CLIENT_INTERNAL_H_
