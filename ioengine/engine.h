@@ -38,8 +38,19 @@ class EngineCore;
 class File;
 struct Op;
 
-enum class OpType : uint8_t { kRead, kWrite, kFsync, kStat, kList };
-enum class WriteMode : uint8_t { kAt, kCreateNew, kTruncate, kAppend };
+enum class OpType : uint8_t {
+  kRead, kWrite, kFsync, kStat, kList, kCopy, kRename, kDelete, kMkdir
+};
+enum class WriteMode : uint8_t {
+  kAt, kCreateNew, kTruncate, kAppend,
+  // Temp file in the same directory, fdatasync, rename over the target,
+  // fsync the directory: readers see the old file or the new, never a mix.
+  kReplaceAtomic
+};
+
+// Temp files of atomic replaces are named ".NAME<kTempMarker>HEX", so that
+// a restart can find and remove those a crash left behind.
+inline constexpr std::string_view kTempMarker = ".overlapd-tmp-";
 enum class Durability : uint8_t { kNone, kData, kFull };
 enum class FileType : uint8_t { kUnknown, kRegular, kDirectory, kSymlink, kOther };
 
@@ -111,7 +122,7 @@ namespace internal {
 // carries its own link, so queueing never allocates).
 struct Task {
   Task* next = nullptr;
-  enum class Kind : uint8_t { kOp, kIo } kind = Kind::kOp;
+  enum class Kind : uint8_t { kOp, kIo, kCancel } kind = Kind::kOp;
   void* owner = nullptr;  // the Op or the internal::Io this task queues
 };
 
@@ -119,7 +130,10 @@ struct Task {
 struct OpState {
   Task task;  // queues the op itself (start, resume after credit)
   EngineCore* engine = nullptr;
+  uint64_t id = 0;  // unique per submission; cancel requests name it
   std::shared_ptr<File> file;
+  std::shared_ptr<File> file2;  // copy destination
+  std::string temp_name;        // atomic replace: temp file, until renamed
   int home_worker = 0;
   bool started = false;
   bool cut_short = false;  // cancelled with work left undone
@@ -147,6 +161,8 @@ struct Op {
   // ---- request ----
   OpType type = OpType::kRead;
   std::string path;
+  // Copy and Rename: the destination.
+  std::string path2;
   uint64_t offset = 0;
   // Read: bytes to read, 0 = to end of file.
   uint64_t length = 0;
@@ -157,6 +173,11 @@ struct Op {
   std::optional<uint32_t> expected_crc32c;
   // Fsync: fdatasync instead of fsync.
   bool data_only = false;
+  // Rename: fail with EEXIST rather than replace. Delete: remove a
+  // directory. Mkdir: create parents, succeed if it exists.
+  bool no_replace = false;
+  bool directory = false;
+  bool parents = false;
   // List paging.
   std::string start_after;
   uint32_t limit = 0;
@@ -185,10 +206,7 @@ struct Op {
   uint64_t queued_ns = 0;         // accepted -> started
   uint64_t service_ns = 0;        // started -> completed
 
-  // Requests that the op stop: queued chunks are not issued, the op completes
-  // with -ECANCELED and the bytes done so far. Thread-safe, idempotent.
-  void Cancel() { cancelled.store(true, std::memory_order_relaxed); }
-
+  // Set by Engine::Cancel.
   std::atomic<bool> cancelled{false};
   internal::OpState state;
 };
@@ -228,6 +246,15 @@ class Engine {
   // Starts `op` (ops chained by link_next follow it). Thread-safe; never
   // blocks and never calls the sink on the calling thread.
   virtual void Submit(Op* op) = 0;
+
+  // Asks `op` to stop: chunks not yet issued never start, IOs in the kernel
+  // are cancelled where the kernel can (IORING_OP_ASYNC_CANCEL), durability
+  // steps not yet begun are skipped, an atomic replace removes its temp
+  // file, and the op completes with -ECANCELED and the bytes done so far.
+  // Thread-safe and idempotent; call only while the op is live (after Submit,
+  // before its OnComplete has returned). An op parked on its ReadCredit
+  // resumes once credit is released or opened.
+  virtual void Cancel(Op* op) = 0;
 
   // "uring" or "threads".
   virtual std::string_view name() const = 0;

@@ -64,6 +64,10 @@ std::string_view OpTypeName(OpType type) {
     case OpType::kFsync: return "fsync";
     case OpType::kStat: return "stat";
     case OpType::kList: return "list";
+    case OpType::kCopy: return "copy";
+    case OpType::kRename: return "rename";
+    case OpType::kDelete: return "delete";
+    case OpType::kMkdir: return "mkdir";
   }
   return "unknown";
 }
@@ -264,6 +268,9 @@ bool EngineCore::TakeInbox(Worker& w) {
 void EngineCore::Submit(Op* op) {
   internal::OpState& st = op->state;
   st.engine = this;
+  st.id = next_op_id_.fetch_add(1, std::memory_order_relaxed);
+  st.file2.reset();
+  st.temp_name.clear();
   st.task.owner = op;
   st.task.kind = Task::Kind::kOp;
   st.file.reset();
@@ -290,6 +297,22 @@ void EngineCore::Submit(Op* op) {
 }
 
 void EngineCore::Resume(Op* op) { Push(op->state.home_worker, &op->state.task); }
+
+void EngineCore::Cancel(Op* op) {
+  if (op->cancelled.exchange(true, std::memory_order_acq_rel)) return;
+  CancelInFlight(op->state.id);
+}
+
+bool EngineCore::SkipCancelled(Io* io, int worker) {
+  if (!io->op->cancelled.load(std::memory_order_relaxed)) return false;
+  // Fsyncs still run: a cancelled atomic replace may be past its rename,
+  // and the directory must then be synced like any finished one.
+  if (io->kind == Io::Kind::kFsync || io->kind == Io::Kind::kFdatasync) {
+    return false;
+  }
+  CompleteIo(io, -ECANCELED, worker);
+  return true;
+}
 
 void EngineCore::RunOp(Op* op, int worker) {
   if (!op->state.started) {
@@ -323,6 +346,18 @@ void EngineCore::Start(Op* op, int worker) {
       break;
     case OpType::kList:
       RunList(op);
+      break;
+    case OpType::kCopy:
+      StartCopy(op, worker);
+      return;
+    case OpType::kRename:
+      RunRename(op);
+      break;
+    case OpType::kDelete:
+      RunDelete(op);
+      break;
+    case OpType::kMkdir:
+      RunMkdir(op);
       break;
   }
   Finish(op, worker);
@@ -377,23 +412,191 @@ void EngineCore::StartWrite(Op* op, int worker) {
     Finish(op, worker);
     return;
   }
-  int flags = O_WRONLY | O_CREAT;
-  switch (op->mode) {
-    case WriteMode::kAt: break;
-    case WriteMode::kCreateNew: flags |= O_EXCL; break;
-    case WriteMode::kTruncate: flags |= O_TRUNC; break;
-    case WriteMode::kAppend: flags |= O_APPEND; break;
+  if (op->mode == WriteMode::kReplaceAtomic) {
+    if (!OpenAtomicTemp(op)) {
+      Finish(op, worker);
+      return;
+    }
+  } else {
+    int flags = O_WRONLY | O_CREAT;
+    switch (op->mode) {
+      case WriteMode::kAt: break;
+      case WriteMode::kCreateNew: flags |= O_EXCL; break;
+      case WriteMode::kTruncate: flags |= O_TRUNC; break;
+      case WriteMode::kAppend: flags |= O_APPEND; break;
+      case WriteMode::kReplaceAtomic: break;
+    }
+    int fd = OpenBeneath(options_.root_fd, op->path, flags, 0644);
+    if (fd < 0) {
+      RecordError(st, fd);
+      Finish(op, worker);
+      return;
+    }
+    st.file = std::make_shared<File>(fd);
   }
-  int fd = OpenBeneath(options_.root_fd, op->path, flags, 0644);
-  if (fd < 0) {
-    RecordError(st, fd);
-    Finish(op, worker);
-    return;
-  }
-  st.file = std::make_shared<File>(fd);
   st.next_offset = op->offset;
   st.end_offset = op->offset + op->data.size();
   IssueChunks(op, worker);
+}
+
+// Creates the temp file of an atomic replace beside its target, with O_EXCL
+// in the target's own directory so that the final rename stays on one
+// filesystem and cannot follow a link.
+bool EngineCore::OpenAtomicTemp(Op* op) {
+  internal::OpState& st = op->state;
+  std::string leaf;
+  int dir_fd = OpenParentBeneath(options_.root_fd, op->path, &leaf);
+  if (dir_fd < 0) {
+    RecordError(st, dir_fd);
+    return false;
+  }
+  st.dir_fd = dir_fd;
+  static std::atomic<uint64_t> counter{0};
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    char suffix[32];
+    snprintf(suffix, sizeof(suffix), "%016llx",
+             static_cast<unsigned long long>(
+                 (NowNs() * 0x9E3779B97F4A7C15ull) ^
+                 (counter.fetch_add(1, std::memory_order_relaxed) << 1)));
+    // Keep within NAME_MAX whatever the target's name length.
+    std::string name = "." + leaf.substr(0, 200) + std::string(kTempMarker) + suffix;
+    int fd = openat(dir_fd, name.c_str(),
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      st.temp_name = std::move(name);
+      st.file = std::make_shared<File>(fd);
+      return true;
+    }
+    if (errno != EEXIST) {
+      RecordError(st, -errno);
+      return false;
+    }
+  }
+  RecordError(st, -EEXIST);
+  return false;
+}
+
+void EngineCore::StartCopy(Op* op, int worker) {
+  internal::OpState& st = op->state;
+  int src = OpenBeneath(options_.root_fd, op->path, O_RDONLY);
+  if (src < 0) {
+    RecordError(st, src);
+    Finish(op, worker);
+    return;
+  }
+  st.file = std::make_shared<File>(src);
+  struct stat src_sb, dst_sb;
+  if (fstat(src, &src_sb) != 0) {
+    RecordError(st, -errno);
+  } else if (S_ISDIR(src_sb.st_mode)) {
+    RecordError(st, -EISDIR);
+  }
+  if (st.error.load(std::memory_order_relaxed) == 0) {
+    // Opened without O_TRUNC first: a copy onto its own source must fail,
+    // not truncate the only copy of the data.
+    int dst = OpenBeneath(options_.root_fd, op->path2, O_WRONLY | O_CREAT, 0644);
+    if (dst < 0) {
+      RecordError(st, dst);
+    } else {
+      st.file2 = std::make_shared<File>(dst);
+      if (fstat(dst, &dst_sb) != 0) {
+        RecordError(st, -errno);
+      } else if (dst_sb.st_dev == src_sb.st_dev && dst_sb.st_ino == src_sb.st_ino) {
+        RecordError(st, -EINVAL);
+      } else if (ftruncate(dst, 0) != 0) {
+        RecordError(st, -errno);
+      }
+    }
+  }
+  if (st.error.load(std::memory_order_relaxed) != 0) {
+    Finish(op, worker);
+    return;
+  }
+  uint64_t size = static_cast<uint64_t>(src_sb.st_size);
+  st.next_offset = 0;
+  st.end_offset = size;
+  st.chunk_crcs.assign((size + options_.chunk_bytes - 1) / options_.chunk_bytes,
+                       {0, 0});
+  IssueChunks(op, worker);
+}
+
+void EngineCore::RunRename(Op* op) {
+  std::string src_leaf, dst_leaf;
+  int src_dir = OpenParentBeneath(options_.root_fd, op->path, &src_leaf);
+  if (src_dir < 0) {
+    RecordError(op->state, src_dir);
+    return;
+  }
+  int dst_dir = OpenParentBeneath(options_.root_fd, op->path2, &dst_leaf);
+  if (dst_dir < 0) {
+    RecordError(op->state, dst_dir);
+  } else {
+    if (renameat2(src_dir, src_leaf.c_str(), dst_dir, dst_leaf.c_str(),
+                  op->no_replace ? RENAME_NOREPLACE : 0) != 0) {
+      RecordError(op->state, -errno);
+    }
+    close(dst_dir);
+  }
+  close(src_dir);
+  fd_cache_.Erase(op->path);
+  fd_cache_.Erase(op->path2);
+}
+
+void EngineCore::RunDelete(Op* op) {
+  std::string leaf;
+  int dir = OpenParentBeneath(options_.root_fd, op->path, &leaf);
+  if (dir < 0) {
+    RecordError(op->state, dir);
+    return;
+  }
+  if (unlinkat(dir, leaf.c_str(), op->directory ? AT_REMOVEDIR : 0) != 0) {
+    RecordError(op->state, -errno);
+  }
+  close(dir);
+  fd_cache_.Erase(op->path);
+}
+
+// mkdir, or mkdir -p: each missing component in turn, each created through
+// its parent opened beneath the root.
+void EngineCore::RunMkdir(Op* op) {
+  std::vector<std::string> targets;
+  if (op->parents) {
+    std::string prefix;
+    for (size_t start = 0; start <= op->path.size();) {
+      size_t end = op->path.find('/', start);
+      if (end == std::string::npos) end = op->path.size();
+      std::string_view part(op->path.data() + start, end - start);
+      if (!part.empty() && part != ".") {
+        if (!prefix.empty()) prefix += '/';
+        prefix += part;
+        targets.push_back(prefix);
+      }
+      start = end + 1;
+    }
+  } else {
+    targets.push_back(op->path);
+  }
+  for (size_t i = 0; i < targets.size(); ++i) {
+    std::string leaf;
+    int dir = OpenParentBeneath(options_.root_fd, targets[i], &leaf);
+    if (dir < 0) {
+      // "a/.." and friends: nothing to create at this step.
+      if (dir == -EINVAL && op->parents) continue;
+      RecordError(op->state, dir);
+      return;
+    }
+    int rc = mkdirat(dir, leaf.c_str(), 0755);
+    int err = rc == 0 ? 0 : errno;
+    if (err == EEXIST && op->parents) {
+      struct stat sb;
+      if (fstatat(dir, leaf.c_str(), &sb, 0) == 0 && S_ISDIR(sb.st_mode)) err = 0;
+    }
+    close(dir);
+    if (err != 0) {
+      RecordError(op->state, -err);
+      return;
+    }
+  }
 }
 
 void EngineCore::StartFsync(Op* op, int worker) {
@@ -468,7 +671,8 @@ void EngineCore::RunList(Op* op) {
 // is left to issue, so the op finishes when its last chunk does.
 void EngineCore::IssueChunks(Op* op, int worker) {
   internal::OpState& st = op->state;
-  const bool is_read = op->type == OpType::kRead;
+  // Copies read like reads: chunks charge the credit, EOF stops them.
+  const bool is_read = op->type == OpType::kRead || op->type == OpType::kCopy;
   const bool append = op->type == OpType::kWrite && op->mode == WriteMode::kAppend;
   while (st.next_offset < st.end_offset) {
     if (op->cancelled.load(std::memory_order_relaxed)) {
@@ -487,12 +691,14 @@ void EngineCore::IssueChunks(Op* op, int worker) {
 
     auto* io = new Io;
     io->op = op;
+    io->op_id = st.id;
     io->fd = st.file->fd();
     io->offset = st.next_offset;
     io->len = len;
     io->index = st.chunks_issued++;
     if (is_read) {
-      io->kind = Io::Kind::kRead;
+      io->kind = op->type == OpType::kCopy ? Io::Kind::kCopyRead : Io::Kind::kRead;
+      io->credit_bytes = len;
       io->data.resize(len);
       io->buf = io->data.data();
     } else {
@@ -511,6 +717,7 @@ void EngineCore::IssueIo(Op* op, Io::Kind kind, int fd, int worker) {
   auto* io = new Io;
   io->kind = kind;
   io->op = op;
+  io->op_id = op->state.id;
   io->fd = fd;
   op->state.outstanding.store(1, std::memory_order_relaxed);
   Push(worker, &io->task);
@@ -537,6 +744,29 @@ bool EngineCore::CompleteIo(Io* io, int64_t res, int worker) {
       }
       FinishReadChunk(io);
       break;
+    case Io::Kind::kCopyRead:
+      if (res > 0) {
+        io->done += static_cast<uint64_t>(res);
+        if (io->done < io->len) return true;
+      } else if (res == 0) {
+        uint64_t eof = io->offset + io->done;
+        uint64_t cur = st.eof_offset.load(std::memory_order_relaxed);
+        while (eof < cur && !st.eof_offset.compare_exchange_weak(cur, eof)) {
+        }
+      } else {
+        RecordError(st, static_cast<int>(res));
+      }
+      if (st.error.load(std::memory_order_relaxed) == 0 && io->done != 0) {
+        // The bytes are in hand: the same Io now writes them out.
+        st.chunk_crcs[io->index] = {Crc32c(io->buf, io->done), io->done};
+        io->kind = Io::Kind::kWrite;
+        io->fd = st.file2->fd();
+        io->len = io->done;
+        io->done = 0;
+        return true;
+      }
+      op->credit->Release(io->credit_bytes);
+      break;
     case Io::Kind::kWrite:
       if (res > 0) {
         io->done += static_cast<uint64_t>(res);
@@ -547,6 +777,7 @@ bool EngineCore::CompleteIo(Io* io, int64_t res, int worker) {
         RecordError(st, res == 0 ? -EIO : static_cast<int>(res));
       }
       st.bytes_done.fetch_add(io->done, std::memory_order_relaxed);
+      if (io->credit_bytes != 0) op->credit->Release(io->credit_bytes);
       break;
     case Io::Kind::kFsync:
     case Io::Kind::kFdatasync:
@@ -586,26 +817,46 @@ void EngineCore::DropRef(Op* op, int worker) {
   }
 }
 
-// Runs when an op has no IO in flight: issues its next durability step, or
-// finishes it. DATA is one fdatasync; FULL is fsync of the file, then of its
-// parent directory so that a new name survives a crash too.
+// Runs when an op has no IO in flight: issues its next step, or finishes
+// it. After the data of a write or copy:
+//   DATA          fdatasync
+//   FULL          fsync, then fsync of the parent directory (a new name
+//                 survives a crash too)
+//   atomic write  fdatasync of the temp file, rename over the target, fsync
+//                 of the directory
+// A cancel or an error skips the steps not begun.
 void EngineCore::Advance(Op* op, int worker) {
   internal::OpState& st = op->state;
-  if (op->type == OpType::kWrite && op->durability != Durability::kNone &&
+  const bool writes = op->type == OpType::kWrite || op->type == OpType::kCopy;
+  const bool atomic = op->type == OpType::kWrite && op->mode == WriteMode::kReplaceAtomic;
+  if (writes && (atomic || op->durability != Durability::kNone) &&
       st.error.load(std::memory_order_acquire) == 0) {
-    if (op->cancelled.load(std::memory_order_relaxed)) {
+    const int data_fd = (op->type == OpType::kCopy ? st.file2 : st.file)->fd();
+    if (op->cancelled.load(std::memory_order_relaxed) && !(atomic && st.phase == 2)) {
       st.cut_short = true;
     } else if (st.phase == 0) {
       st.phase = 1;
-      IssueIo(op,
-              op->durability == Durability::kData ? Io::Kind::kFdatasync
-                                                  : Io::Kind::kFsync,
-              st.file->fd(), worker);
+      bool full = op->durability == Durability::kFull && !atomic;
+      IssueIo(op, full ? Io::Kind::kFsync : Io::Kind::kFdatasync, data_fd, worker);
       return;
+    } else if (st.phase == 1 && atomic) {
+      st.phase = 2;
+      std::string leaf;
+      size_t slash = op->path.find_last_of('/');
+      leaf = op->path.substr(slash == std::string::npos ? 0 : slash + 1);
+      if (renameat(st.dir_fd, st.temp_name.c_str(), st.dir_fd, leaf.c_str()) != 0) {
+        RecordError(st, -errno);
+      } else {
+        st.temp_name.clear();
+        fd_cache_.Erase(op->path);
+        IssueIo(op, Io::Kind::kFsync, st.dir_fd, worker);
+        return;
+      }
     } else if (st.phase == 1 && op->durability == Durability::kFull) {
       st.phase = 2;
       std::string leaf;
-      int dir_fd = OpenParentBeneath(options_.root_fd, op->path, &leaf);
+      const std::string& target = op->type == OpType::kCopy ? op->path2 : op->path;
+      int dir_fd = OpenParentBeneath(options_.root_fd, target, &leaf);
       if (dir_fd < 0) {
         RecordError(st, dir_fd);
       } else {
@@ -624,7 +875,7 @@ void EngineCore::Finish(Op* op, int worker) {
   if (err == 0 && st.cut_short) err = -ECANCELED;
   op->result = err;
   op->bytes = st.bytes_done.load(std::memory_order_acquire);
-  if (op->type == OpType::kRead) {
+  if (op->type == OpType::kRead || op->type == OpType::kCopy) {
     uint32_t crc = 0;
     for (const auto& [chunk_crc, len] : st.chunk_crcs) {
       crc = Crc32cCombine(crc, chunk_crc, len);
@@ -634,7 +885,14 @@ void EngineCore::Finish(Op* op, int worker) {
   uint64_t now = NowNs();
   op->queued_ns = st.start_ns - st.submit_ns;
   op->service_ns = now - st.start_ns;
+  if (!st.temp_name.empty()) {
+    // An atomic replace that failed or was cancelled before its rename:
+    // the target is untouched, and its temp file goes.
+    unlinkat(st.dir_fd, st.temp_name.c_str(), 0);
+    st.temp_name.clear();
+  }
   st.file.reset();
+  st.file2.reset();
   if (st.dir_fd >= 0) {
     close(st.dir_fd);
     st.dir_fd = -1;

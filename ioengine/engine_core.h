@@ -27,8 +27,12 @@ namespace internal {
 struct Io {
   Io() { task.owner = this; }
   Task task{nullptr, Task::Kind::kIo};
-  enum class Kind : uint8_t { kRead, kWrite, kFsync, kFdatasync } kind;
+  // kCopyRead reads a chunk of a copy's source; once read, the same Io
+  // becomes a kWrite of those bytes to the destination.
+  enum class Kind : uint8_t { kRead, kWrite, kFsync, kFdatasync, kCopyRead } kind;
   Op* op = nullptr;
+  uint64_t op_id = 0;  // op->state.id, compared by cancel requests
+  uint64_t credit_bytes = 0;  // ReadCredit this chunk holds (copies)
   int fd = -1;
   // File offset; kAtEnd writes at the file position (O_APPEND).
   uint64_t offset = 0;
@@ -38,6 +42,9 @@ struct Io {
   uint32_t index = 0;  // chunk index within the op
   char* buf = nullptr;
   std::string data;  // read buffer, handed to the sink
+  // The io_uring backend's list of IOs in the kernel, for cancellation.
+  Io* prev_in_flight = nullptr;
+  Io* next_in_flight = nullptr;
 
   static constexpr uint64_t kAtEnd = UINT64_MAX;
   // Where the next transfer of this IO starts.
@@ -46,6 +53,13 @@ struct Io {
   int64_t file_offset() const {
     return offset == kAtEnd ? -1 : static_cast<int64_t>(offset + done);
   }
+};
+
+// Asks a worker to cancel the IOs of one op that it has in the kernel.
+struct CancelTask {
+  CancelTask() { task.owner = this; }
+  Task task{nullptr, Task::Kind::kCancel};
+  uint64_t op_id = 0;
 };
 
 inline Op* OpOf(Task* t) { return static_cast<Op*>(t->owner); }
@@ -104,6 +118,7 @@ class EngineCore : public Engine {
   ~EngineCore() override;
 
   void Submit(Op* op) final;
+  void Cancel(Op* op) final;
   int workers() const final { return static_cast<int>(workers_.size()); }
   const WorkerStats& worker_stats(int worker) const final {
     return workers_[worker]->stats;
@@ -126,6 +141,12 @@ class EngineCore : public Engine {
   void StartWorkers();
   void StopWorkers();
   virtual void WorkerLoop(int worker) = 0;
+  // Backends that can cancel IOs in the kernel queue a CancelTask per worker.
+  virtual void CancelInFlight(uint64_t op_id) {}
+  // Completes an IO of a cancelled op without running it. Returns true if
+  // it did (the backend must then not submit it).
+  bool SkipCancelled(internal::Io* io, int worker);
+  void PushTask(int worker, internal::Task* task) { Push(worker, task); }
 
   // Moves the inbox into the ready list. Returns true if anything came.
   bool TakeInbox(Worker& w);
@@ -146,6 +167,11 @@ class EngineCore : public Engine {
   void StartRead(Op* op, int worker);
   void StartWrite(Op* op, int worker);
   void StartFsync(Op* op, int worker);
+  void StartCopy(Op* op, int worker);
+  void RunRename(Op* op);
+  void RunDelete(Op* op);
+  void RunMkdir(Op* op);
+  bool OpenAtomicTemp(Op* op);
   void RunStat(Op* op);
   void RunList(Op* op);
   void IssueChunks(Op* op, int worker);
@@ -160,6 +186,7 @@ class EngineCore : public Engine {
 
   FdCache fd_cache_;
   std::atomic<uint32_t> next_worker_{0};
+  std::atomic<uint64_t> next_op_id_{1};
   std::atomic<int64_t> active_ops_{0};
   std::atomic<bool> stopping_{false};
 };

@@ -468,7 +468,7 @@ TEST_P(EngineTest, CancelStopsIssuingChunks) {
   op->sink = &slow;
   engine_->Submit(op.get());
   ASSERT_TRUE(slow.WaitChunks(op.get(), 2));
-  op->Cancel();
+  engine_->Cancel(op.get());
   credit.Open();  // teardown: wake the parked op so it sees the cancel
   ASSERT_TRUE(slow.Wait(1));
   EXPECT_EQ(op->result, -ECANCELED);
@@ -486,6 +486,149 @@ TEST_P(EngineTest, ManyConcurrentSmallOps) {
   for (auto& op : ops) engine_->Submit(op.get());
   ASSERT_TRUE(sink_.Wait(kOps));
   for (auto& op : ops) EXPECT_EQ(op->result, 0);
+}
+
+std::unique_ptr<Op> PathOp(OpType type, std::string path, std::string path2,
+                           OpSink* sink) {
+  auto op = std::make_unique<Op>();
+  op->type = type;
+  op->path = std::move(path);
+  op->path2 = std::move(path2);
+  op->sink = sink;
+  return op;
+}
+
+bool HasTempFiles(const fs::path& dir) {
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.path().filename().string().find(kTempMarker) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+TEST_P(EngineTest, CopyIsChunkedAndChecksummed) {
+  EngineOptions opts;
+  opts.chunk_bytes = 256 << 10;
+  MakeEngine(opts);
+  std::string data = RandomBytes((5 << 20) + 123, 11);
+  WriteAll(dir_ / "src", data);
+  WriteAll(dir_ / "dst", "old content that is longer than nothing");
+  auto copy = PathOp(OpType::kCopy, "src", "dst", &sink_);
+  copy->credit = &credit_;
+  copy->durability = Durability::kFull;
+  engine_->Submit(copy.get());
+  ASSERT_TRUE(sink_.Wait(1));
+  ASSERT_EQ(copy->result, 0);
+  EXPECT_EQ(copy->bytes, data.size());
+  EXPECT_EQ(copy->crc32c, Crc32c(data));
+  EXPECT_EQ(ReadAll(dir_ / "dst"), data);
+  EXPECT_EQ(credit_.in_use(), 0u);
+}
+
+TEST_P(EngineTest, CopyOntoItselfFailsWithoutLosingData) {
+  MakeEngine();
+  WriteAll(dir_ / "f", "precious");
+  auto copy = PathOp(OpType::kCopy, "f", "./f", &sink_);
+  copy->credit = &credit_;
+  engine_->Submit(copy.get());
+  ASSERT_TRUE(sink_.Wait(1));
+  EXPECT_EQ(copy->result, -EINVAL);
+  EXPECT_EQ(ReadAll(dir_ / "f"), "precious");
+}
+
+TEST_P(EngineTest, RenameDeleteMkdir) {
+  MakeEngine();
+  WriteAll(dir_ / "a", "A");
+  WriteAll(dir_ / "b", "B");
+  auto keep = PathOp(OpType::kRename, "a", "b", &sink_);
+  keep->no_replace = true;
+  engine_->Submit(keep.get());
+  ASSERT_TRUE(sink_.Wait(1));
+  EXPECT_EQ(keep->result, -EEXIST);
+  auto mk = PathOp(OpType::kMkdir, "x/y/z", "", &sink_);
+  mk->parents = true;
+  engine_->Submit(mk.get());
+  ASSERT_TRUE(sink_.Wait(2));
+  EXPECT_EQ(mk->result, 0);
+  EXPECT_TRUE(fs::is_directory(dir_ / "x/y/z"));
+  auto again = PathOp(OpType::kMkdir, "x/y/z", "", &sink_);
+  engine_->Submit(again.get());
+  ASSERT_TRUE(sink_.Wait(3));
+  EXPECT_EQ(again->result, -EEXIST);
+  auto mv = PathOp(OpType::kRename, "a", "x/y/z/a2", &sink_);
+  engine_->Submit(mv.get());
+  ASSERT_TRUE(sink_.Wait(4));
+  EXPECT_EQ(mv->result, 0);
+  EXPECT_EQ(ReadAll(dir_ / "x/y/z/a2"), "A");
+  auto rm = PathOp(OpType::kDelete, "b", "", &sink_);
+  auto rmdir_full = PathOp(OpType::kDelete, "x/y", "", &sink_);
+  rmdir_full->directory = true;
+  engine_->Submit(rm.get());
+  engine_->Submit(rmdir_full.get());
+  ASSERT_TRUE(sink_.Wait(6));
+  EXPECT_EQ(rm->result, 0);
+  EXPECT_FALSE(fs::exists(dir_ / "b"));
+  EXPECT_EQ(rmdir_full->result, -ENOTEMPTY);
+  auto escape = PathOp(OpType::kRename, "x", "../x-escaped", &sink_);
+  engine_->Submit(escape.get());
+  ASSERT_TRUE(sink_.Wait(7));
+  EXPECT_EQ(escape->result, -EXDEV);
+}
+
+TEST_P(EngineTest, AtomicReplaceSwapsWholeFile) {
+  EngineOptions opts;
+  opts.chunk_bytes = 64 << 10;
+  MakeEngine(opts);
+  fs::create_directory(dir_ / "d");
+  WriteAll(dir_ / "d" / "f", "old");
+  std::string data = RandomBytes(1 << 20, 12);
+  auto w = WriteOp("d/f", data, WriteMode::kReplaceAtomic);
+  engine_->Submit(w.get());
+  ASSERT_TRUE(sink_.Wait(1));
+  ASSERT_EQ(w->result, 0);
+  EXPECT_EQ(ReadAll(dir_ / "d" / "f"), data);
+  EXPECT_FALSE(HasTempFiles(dir_));
+}
+
+TEST_P(EngineTest, CancelledAtomicReplaceLeavesOldFileAndNoTemp) {
+  EngineOptions opts;
+  opts.chunk_bytes = 4096;
+  opts.workers = 1;
+  opts.queue_depth = 1;
+  MakeEngine(opts);
+  WriteAll(dir_ / "f", "old");
+  auto w = WriteOp("f", RandomBytes(32 << 20, 13), WriteMode::kReplaceAtomic);
+  engine_->Submit(w.get());
+  engine_->Cancel(w.get());
+  ASSERT_TRUE(sink_.Wait(1));
+  EXPECT_EQ(w->result, -ECANCELED);
+  EXPECT_LT(w->bytes, 32u << 20);
+  EXPECT_EQ(ReadAll(dir_ / "f"), "old");
+  EXPECT_FALSE(HasTempFiles(dir_));
+}
+
+TEST_P(EngineTest, CancelledCopyReportsPartialBytes) {
+  EngineOptions opts;
+  opts.chunk_bytes = 64 << 10;
+  MakeEngine(opts);
+  WriteAll(dir_ / "src", RandomBytes(64 << 20, 14));
+  ReadCredit credit(1 << 20);
+  auto copy = PathOp(OpType::kCopy, "src", "dst", &sink_);
+  copy->credit = &credit;
+  engine_->Submit(copy.get());
+  // Let some chunks through, then cancel half way.
+  std::error_code ec;
+  for (int i = 0; i < 2000 && fs::file_size(dir_ / "dst", ec) < (4u << 20); ++i) {
+    std::this_thread::sleep_for(1ms);
+  }
+  auto start = std::chrono::steady_clock::now();
+  engine_->Cancel(copy.get());
+  ASSERT_TRUE(sink_.Wait(1, 1s));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  EXPECT_EQ(copy->result, -ECANCELED);
+  EXPECT_LT(copy->bytes, 64u << 20);
+  EXPECT_EQ(credit.in_use(), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(

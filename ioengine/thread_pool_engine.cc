@@ -24,6 +24,7 @@ int64_t RunIo(Io* io) {
   ssize_t r = 0;
   switch (io->kind) {
     case Io::Kind::kRead:
+    case Io::Kind::kCopyRead:
       r = pread(io->fd, io->cursor(), len, io->file_offset());
       break;
     case Io::Kind::kWrite:
@@ -62,7 +63,11 @@ void ThreadPoolEngine::WorkerLoop(int wi) {
         RunOp(OpOf(t), wi);
         continue;
       }
+      // A blocking system call cannot be cancelled once running; queued IOs
+      // of a cancelled op are dropped here.
+      if (t->kind == Task::Kind::kCancel) continue;
       Io* io = IoOf(t);
+      if (SkipCancelled(io, wi)) continue;
       w.stats.in_kernel.fetch_add(1, std::memory_order_relaxed);
       int64_t res = RunIo(io);
       w.stats.in_kernel.fetch_sub(1, std::memory_order_relaxed);

@@ -38,6 +38,7 @@ void Prep(io_uring_sqe* sqe, Io* io) {
   unsigned len = static_cast<unsigned>(std::min(io->remaining(), kMaxIoBytes));
   switch (io->kind) {
     case Io::Kind::kRead:
+    case Io::Kind::kCopyRead:
       io_uring_prep_read(sqe, io->fd, io->cursor(), len,
                          static_cast<__u64>(io->file_offset()));
       break;
@@ -136,13 +137,25 @@ void UringEngine::WorkerLoop(int wi) {
         RunOp(OpOf(t), wi);
         continue;
       }
+      if (t->kind == Task::Kind::kCancel) {
+        auto* cancel = static_cast<internal::CancelTask*>(t->owner);
+        CancelOnRing(r, cancel->op_id);
+        delete cancel;
+        continue;
+      }
+      Io* io = IoOf(t);
+      if (SkipCancelled(io, wi)) continue;
       io_uring_sqe* sqe = GetSqe(&r.ring);
       if (sqe == nullptr) {  // SQ full: the IO waits for the next turn
         w.ready.PushFront(t);
         w.stats.pending.fetch_add(1, std::memory_order_relaxed);
         break;
       }
-      Prep(sqe, IoOf(t));
+      Prep(sqe, io);
+      io->prev_in_flight = nullptr;
+      io->next_in_flight = r.in_flight_list;
+      if (r.in_flight_list != nullptr) r.in_flight_list->prev_in_flight = io;
+      r.in_flight_list = io;
       ++r.in_flight;
       w.stats.in_kernel.fetch_add(1, std::memory_order_relaxed);
     }
@@ -171,6 +184,29 @@ void UringEngine::WorkerLoop(int wi) {
   }
 }
 
+void UringEngine::CancelInFlight(uint64_t op_id) {
+  for (int i = 0; i < workers(); ++i) {
+    auto* task = new internal::CancelTask;
+    task->op_id = op_id;
+    PushTask(i, &task->task);
+  }
+}
+
+// Regular-file IO that the kernel already runs to completion inline cannot
+// be cancelled; what waits in io-wq or on a poll is. The IO's own CQE
+// (-ECANCELED, or its result if it won the race) completes it as usual.
+// Best effort: with the SQ full the request is dropped and the IO simply
+// finishes.
+void UringEngine::CancelOnRing(Ring& r, uint64_t op_id) {
+  for (Io* io = r.in_flight_list; io != nullptr; io = io->next_in_flight) {
+    if (io->op_id != op_id) continue;
+    io_uring_sqe* sqe = GetSqe(&r.ring);
+    if (sqe == nullptr) return;
+    io_uring_prep_cancel64(sqe, reinterpret_cast<__u64>(io), 0);
+    io_uring_sqe_set_data(sqe, &r.cancel_tag);
+  }
+}
+
 // Copies a batch of CQEs out and advances the CQ once, then runs the
 // completions: a completion may queue more work, and it must not find the CQ
 // half consumed.
@@ -193,7 +229,16 @@ void UringEngine::Reap(Ring& r, int wi) {
         r.wake_armed = false;
         continue;
       }
+      if (done[i].data == &r.cancel_tag) continue;  // the cancel's own CQE
       Io* io = static_cast<Io*>(done[i].data);
+      if (io->prev_in_flight != nullptr) {
+        io->prev_in_flight->next_in_flight = io->next_in_flight;
+      } else {
+        r.in_flight_list = io->next_in_flight;
+      }
+      if (io->next_in_flight != nullptr) {
+        io->next_in_flight->prev_in_flight = io->prev_in_flight;
+      }
       --r.in_flight;
       w.stats.in_kernel.fetch_sub(1, std::memory_order_relaxed);
       if (CompleteIo(io, done[i].res, wi)) {

@@ -35,12 +35,17 @@ class UringEngine final : public EngineCore {
     uint64_t wake_value = 0;  // the eventfd read lands here
     bool wake_armed = false;
     uint32_t in_flight = 0;  // IO SQEs submitted, CQE not yet reaped
+    internal::Io* in_flight_list = nullptr;  // those IOs, for cancellation
+    uint64_t cancel_tag = 0;  // user_data of ASYNC_CANCEL SQEs
   };
 
   explicit UringEngine(EngineOptions options) : EngineCore(options) {}
   absl::Status Init();
   void WorkerLoop(int worker) override;
+  void CancelInFlight(uint64_t op_id) override;
   void Reap(Ring& r, int worker);
+  // Queues IORING_OP_ASYNC_CANCEL for each IO of `op_id` in the kernel.
+  void CancelOnRing(Ring& r, uint64_t op_id);
 
   std::vector<std::unique_ptr<Ring>> rings_;
   std::vector<std::string> features_;
