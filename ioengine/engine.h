@@ -251,9 +251,11 @@ class Engine {
   // are cancelled where the kernel can (IORING_OP_ASYNC_CANCEL), durability
   // steps not yet begun are skipped, an atomic replace removes its temp
   // file, and the op completes with -ECANCELED and the bytes done so far.
-  // Thread-safe and idempotent; call only while the op is live (after Submit,
-  // before its OnComplete has returned). An op parked on its ReadCredit
-  // resumes once credit is released or opened.
+  // Thread-safe and idempotent. The op's memory must be valid; on an op that
+  // has already completed it does nothing (cancel requests name the
+  // submission, not the address). An op not yet submitted (the tail of a
+  // link_next chain) completes as cancelled when its turn comes. An op
+  // parked on its ReadCredit resumes once credit is released or opened.
   virtual void Cancel(Op* op) = 0;
 
   // "uring" or "threads".

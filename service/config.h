@@ -32,6 +32,11 @@ struct ServerConfig {
   Limits limits;
   // Seconds SIGTERM waits for calls in flight before cancelling them.
   int drain_seconds = 30;
+  // Events the Subscribe log keeps.
+  size_t event_log_events = 1 << 20;
+  uint32_t max_jobs = 64;          // running at once
+  uint32_t max_finished_jobs = 1000;
+  int64_t finished_job_ttl_s = 3600;
 };
 
 }  // namespace overlapd

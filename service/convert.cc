@@ -20,9 +20,19 @@ absl::Status CheckPath(const std::string& path, int index, const char* field) {
   return io::CheckRelativePath(path, Field(index, field));
 }
 
-absl::Status Unimplemented(int index, const char* what) {
-  return absl::UnimplementedError(absl::StrCat(
-      "ops[", index, "].", what, ": not supported by this server version"));
+// Paths that name an entry to create, move or remove: the root itself is
+// not one.
+absl::Status CheckEntryPath(const std::string& path, int index, const char* field) {
+  OVERLAPD_RETURN_IF_ERROR(CheckPath(path, index, field));
+  std::string_view p(path);
+  while (!p.empty() && p.back() == '/') p.remove_suffix(1);
+  size_t slash = p.rfind('/');
+  std::string_view leaf = slash == std::string_view::npos ? p : p.substr(slash + 1);
+  if (leaf.empty() || leaf == "." || leaf == "..") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        Field(index, field), ": \"", path, "\" does not name an entry"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidateOp(const v1::Op& op, int i, int count, const Limits& limits) {
@@ -56,7 +66,7 @@ absl::Status ValidateOp(const v1::Op& op, int i, int count, const Limits& limits
             v1::WriteMode_Name(w.mode())));
       }
       if (w.mode() == v1::WRITE_MODE_REPLACE_ATOMIC) {
-        return Unimplemented(i, "write.mode REPLACE_ATOMIC");
+        OVERLAPD_RETURN_IF_ERROR(CheckEntryPath(w.path(), i, "write.path"));
       }
       if (!v1::WriteMode_IsValid(w.mode())) {
         return absl::InvalidArgumentError(
@@ -79,13 +89,20 @@ absl::Status ValidateOp(const v1::Op& op, int i, int count, const Limits& limits
     case v1::Op::kList:
       return CheckPath(op.list().path(), i, "list.path");
     case v1::Op::kCopy:
-      return Unimplemented(i, "copy");
+      OVERLAPD_RETURN_IF_ERROR(CheckPath(op.copy().src(), i, "copy.src"));
+      OVERLAPD_RETURN_IF_ERROR(CheckEntryPath(op.copy().dst(), i, "copy.dst"));
+      if (!v1::Durability_IsValid(op.copy().durability())) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            Field(i, "copy.durability"), ": unknown value ", op.copy().durability()));
+      }
+      return absl::OkStatus();
     case v1::Op::kRename:
-      return Unimplemented(i, "rename");
+      OVERLAPD_RETURN_IF_ERROR(CheckEntryPath(op.rename().src(), i, "rename.src"));
+      return CheckEntryPath(op.rename().dst(), i, "rename.dst");
     case v1::Op::kDelete:
-      return Unimplemented(i, "delete");
+      return CheckEntryPath(op.delete_().path(), i, "delete.path");
     case v1::Op::kMkdir:
-      return Unimplemented(i, "mkdir");
+      return CheckEntryPath(op.mkdir().path(), i, "mkdir.path");
     case v1::Op::KIND_NOT_SET:
       break;
   }
@@ -119,6 +136,10 @@ v1::EventType SuccessType(io::OpType type) {
     case io::OpType::kFsync: return v1::FSYNC_COMPLETE;
     case io::OpType::kStat: return v1::STAT_COMPLETE;
     case io::OpType::kList: return v1::LIST_COMPLETE;
+    case io::OpType::kCopy: return v1::COPY_COMPLETE;
+    case io::OpType::kRename: return v1::RENAME_COMPLETE;
+    case io::OpType::kDelete: return v1::DELETE_COMPLETE;
+    case io::OpType::kMkdir: return v1::MKDIR_COMPLETE;
   }
   return v1::EVENT_TYPE_UNSPECIFIED;
 }
@@ -174,7 +195,29 @@ void ToEngineOp(v1::Op& src, const Limits& limits, io::Op* op) {
                       ? limits.max_list_entries
                       : std::min(src.list().limit(), limits.max_list_entries);
       break;
-    default:
+    case v1::Op::kCopy:
+      op->type = io::OpType::kCopy;
+      op->path = src.copy().src();
+      op->path2 = src.copy().dst();
+      op->durability = static_cast<io::Durability>(src.copy().durability());
+      break;
+    case v1::Op::kRename:
+      op->type = io::OpType::kRename;
+      op->path = src.rename().src();
+      op->path2 = src.rename().dst();
+      op->no_replace = src.rename().no_replace();
+      break;
+    case v1::Op::kDelete:
+      op->type = io::OpType::kDelete;
+      op->path = src.delete_().path();
+      op->directory = src.delete_().directory();
+      break;
+    case v1::Op::kMkdir:
+      op->type = io::OpType::kMkdir;
+      op->path = src.mkdir().path();
+      op->parents = src.mkdir().parents();
+      break;
+    case v1::Op::KIND_NOT_SET:
       break;  // refused by ValidateBatch
   }
 }
@@ -185,7 +228,8 @@ void FillCompletion(const io::Op& op, v1::Event* event) {
   event->mutable_timing()->set_service_ns(op.service_ns);
   if (op.result == 0) {
     event->set_type(SuccessType(op.type));
-    if (op.type == io::OpType::kRead || op.type == io::OpType::kWrite) {
+    if (op.type == io::OpType::kRead || op.type == io::OpType::kWrite ||
+        op.type == io::OpType::kCopy) {
       event->set_crc32c(op.crc32c);
     }
     if (op.type == io::OpType::kStat) ToProto(op.stat, event->mutable_stat());
@@ -210,6 +254,10 @@ MetricOp MetricOpOf(io::OpType type) {
     case io::OpType::kFsync: return MetricOp::kFsync;
     case io::OpType::kStat: return MetricOp::kStat;
     case io::OpType::kList: return MetricOp::kList;
+    case io::OpType::kCopy: return MetricOp::kCopy;
+    case io::OpType::kRename: return MetricOp::kRename;
+    case io::OpType::kDelete: return MetricOp::kDelete;
+    case io::OpType::kMkdir: return MetricOp::kMkdir;
   }
   return MetricOp::kRead;
 }

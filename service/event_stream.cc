@@ -28,58 +28,35 @@ bool EventStream::HasOpCredit(uint32_t ops) const {
 }
 
 void EventStream::SubmitBatch(v1::Batch& batch) {
-  auto* b = new BatchRun;
-  b->id = ctx_.next_job_id.fetch_add(1, std::memory_order_relaxed);
-  b->tag = batch.tag();
-  b->size = static_cast<uint32_t>(batch.ops_size());
-  b->remaining.store(b->size, std::memory_order_relaxed);
-  if (b->size == 0) {
+  uint64_t id = ctx_.next_job_id.fetch_add(1, std::memory_order_relaxed);
+  if (batch.ops_size() == 0) {
     EventNode* done = new EventNode;
-    done->event.set_seq(ctx_.next_seq.fetch_add(1, std::memory_order_relaxed));
-    done->event.set_job_id(b->id);
-    done->event.set_tag(b->tag);
+    done->event.set_job_id(id);
+    done->event.set_tag(batch.tag());
     done->event.set_type(v1::BATCH_COMPLETE);
-    delete b;
     Push(done);
     Kick();
     return;
   }
-  b->ops.reset(new OpRun[b->size]);
-  for (uint32_t i = 0; i < b->size; ++i) {
-    OpRun& run = b->ops[i];
-    run.batch = b;
-    run.index = i;
-    run.tag = batch.ops(i).tag();
-    ToEngineOp(*batch.mutable_ops(i), limits_, &run.op);
-    run.op.credit = &read_credit_;
-    run.op.sink = this;
-    run.op.user = &run;
-  }
-  // Chains: the engine submits each linked op after the one before it.
-  for (uint32_t i = 0; i + 1 < b->size; ++i) {
-    if (batch.ops(i).link_next()) b->ops[i].op.link_next = &b->ops[i + 1].op;
-  }
+  auto* b = new BatchRun(id, batch, limits_, this, &read_credit_,
+                         /*deliver_data=*/true);
   // Count every op before the first can complete, so the counts never touch
   // zero half way through a batch.
-  ops_live_.fetch_add(b->size, std::memory_order_acq_rel);
-  ops_unsent_.fetch_add(b->size, std::memory_order_acq_rel);
-  refs_.fetch_add(b->size, std::memory_order_relaxed);
+  ops_live_.fetch_add(b->size(), std::memory_order_acq_rel);
+  ops_unsent_.fetch_add(b->size(), std::memory_order_acq_rel);
+  refs_.fetch_add(b->size(), std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(mu_);
     b->next = live_batches_;
     if (live_batches_ != nullptr) live_batches_->prev = b;
     live_batches_ = b;
   }
-  for (uint32_t i = 0; i < b->size; ++i) {
-    bool chained = i > 0 && batch.ops(i - 1).link_next();
-    if (!chained) ctx_.engine->Submit(&b->ops[i].op);
-  }
+  b->Start(ctx_.engine);
 }
 
 void EventStream::RefuseBatch(uint64_t tag, const absl::Status& status) {
   EventNode* node = new EventNode;
   v1::Event& e = node->event;
-  e.set_seq(ctx_.next_seq.fetch_add(1, std::memory_order_relaxed));
   e.set_job_id(ctx_.next_job_id.fetch_add(1, std::memory_order_relaxed));
   e.set_tag(tag);
   e.set_type(v1::BATCH_COMPLETE);
@@ -100,8 +77,9 @@ void EventStream::Abort(const grpc::Status& status) {
     if (aborted_.load(std::memory_order_relaxed)) return;
     abort_status_ = status;
     aborted_.store(true, std::memory_order_release);
+    // Under mu_: a batch leaves the list (and is freed) only under it.
     for (BatchRun* b = live_batches_; b != nullptr; b = b->next) {
-      for (uint32_t i = 0; i < b->size; ++i) b->ops[i].op.Cancel();
+      b->Cancel(ctx_.engine);
     }
   }
   // Ops parked for credit must run to see their cancel.
@@ -111,19 +89,13 @@ void EventStream::Abort(const grpc::Status& status) {
 
 EventStream::EventNode* EventStream::NewEvent(const OpRun& run) {
   EventNode* node = new EventNode;
-  v1::Event& e = node->event;
-  e.set_seq(ctx_.next_seq.fetch_add(1, std::memory_order_relaxed));
-  e.set_job_id(run.batch->id);
-  e.set_tag(run.tag);
-  e.set_op_index(run.index);
-  e.set_path(run.op.path);
+  FillOpIdentity(run, &node->event);
   return node;
 }
 
 void EventStream::OnReadChunk(io::Op& op, uint64_t offset, std::string data,
                               uint32_t crc32c) {
-  const OpRun& run = *static_cast<const OpRun*>(op.user);
-  EventNode* node = NewEvent(run);
+  EventNode* node = NewEvent(RunOf(op));
   v1::Event& e = node->event;
   e.set_type(v1::READ_CHUNK);
   e.set_offset(offset);
@@ -136,24 +108,24 @@ void EventStream::OnReadChunk(io::Op& op, uint64_t offset, std::string data,
 }
 
 void EventStream::OnComplete(io::Op& op) {
-  OpRun& run = *static_cast<OpRun*>(op.user);
+  OpRun& run = RunOf(op);
   BatchRun* b = run.batch;
   EventNode* node = NewEvent(run);
   FillCompletion(op, &node->event);
   node->completions = 1;
   ctx_.metrics->RecordOp(MetricOpOf(op.type), MetricResultOf(op.result),
                          op.queued_ns, op.service_ns);
-  if (op.type == io::OpType::kRead) ctx_.metrics->AddBytesRead(op.bytes);
-  if (op.type == io::OpType::kWrite) ctx_.metrics->AddBytesWritten(op.bytes);
+  if (op.type == io::OpType::kRead || op.type == io::OpType::kCopy) {
+    ctx_.metrics->AddBytesRead(op.bytes);
+  }
+  if (op.type == io::OpType::kWrite || op.type == io::OpType::kCopy) {
+    ctx_.metrics->AddBytesWritten(op.bytes);
+  }
   Push(node);
 
-  if (b->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+  if (b->OpFinished()) {
     EventNode* done = new EventNode;
-    done->event.set_seq(ctx_.next_seq.fetch_add(1, std::memory_order_relaxed));
-    done->event.set_job_id(b->id);
-    done->event.set_tag(b->tag);
-    done->event.set_type(v1::BATCH_COMPLETE);
-    done->event.set_count(b->size);
+    FillBatchComplete(*b, &done->event);
     Push(done);
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -245,6 +217,8 @@ bool EventStream::WriteOrFinish() {
     out_.Clear();
     out_bytes_ = 0;
     out_completions_ = 0;
+    EventLog& log = *ctx_.log;
+    const bool logged = log.WantsSessionEvents();
     while (backlog_head_ != nullptr &&
            static_cast<uint32_t>(out_.events_size()) < limits_.max_events_per_message &&
            out_bytes_ < limits_.max_event_bytes_per_message) {
@@ -252,6 +226,13 @@ bool EventStream::WriteOrFinish() {
       backlog_head_ = node->next;
       out_bytes_ += node->data_bytes;
       out_completions_ += node->completions;
+      // Seqs are given here, in the order the client will see the events,
+      // so that they increase strictly along every stream.
+      if (logged) {
+        log.Append(&node->event, /*session=*/true);
+      } else {
+        node->event.set_seq(log.NextSeq());
+      }
       out_.mutable_events()->Add(std::move(node->event));
       delete node;
     }

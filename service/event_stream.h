@@ -14,7 +14,9 @@
 
 #include "ioengine/engine.h"
 #include "overlapd/v1/overlapd.pb.h"
+#include "service/batch_run.h"
 #include "service/config.h"
+#include "service/event_log.h"
 #include "service/metrics.h"
 
 namespace overlapd {
@@ -27,7 +29,7 @@ struct ServiceContext {
   io::Engine* engine = nullptr;
   Metrics* metrics = nullptr;
   const ServerConfig* config = nullptr;
-  std::atomic<uint64_t> next_seq{1};
+  EventLog* log = nullptr;  // also hands out every event's seq
   std::atomic<uint64_t> next_job_id{1};
 };
 
@@ -91,22 +93,6 @@ class EventStream : public io::OpSink {
   std::mutex mu_;  // guards live_batches_ and the subclasses' read state
 
  private:
-  struct BatchRun;
-  struct OpRun {
-    io::Op op;
-    BatchRun* batch = nullptr;
-    uint32_t index = 0;
-    uint64_t tag = 0;
-  };
-  struct BatchRun {
-    uint64_t id = 0;
-    uint64_t tag = 0;
-    uint32_t size = 0;
-    std::atomic<uint32_t> remaining{0};
-    std::unique_ptr<OpRun[]> ops;
-    BatchRun* prev = nullptr;  // live list, under mu_
-    BatchRun* next = nullptr;
-  };
   struct EventNode {
     EventNode* next = nullptr;
     v1::Event event;
@@ -115,6 +101,8 @@ class EventStream : public io::OpSink {
   };
 
   EventNode* NewEvent(const OpRun& run);
+  // Queues the event for the writer, which gives it its seq (and logs it,
+  // if subscribers want session events) as it goes out.
   void Push(EventNode* node);
   // Moves the lock-free list into the writer-owned backlog, oldest first.
   void TakeList();

@@ -1,5 +1,7 @@
 #include "service/io_service.h"
 
+#include <set>
+
 #include "service/convert.h"
 #include "service/status_util.h"
 
@@ -103,7 +105,183 @@ class SessionReactor final
   bool waiting_ = false;  // under mu_
 };
 
+// Subscribe: follows the event log from a position, filtered. The writer
+// token (as in EventStream) makes one thread at a time the writer; when the
+// subscriber has caught up it registers with the log, whose next Append
+// notifies it. A subscriber that falls behind the log's retention gets one
+// EVENTS_LOST and continues from the oldest retained event.
+class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
+                               public LogWaiter {
+ public:
+  SubscribeReactor(ServiceContext& ctx, const v1::SubscribeRequest& request)
+      : ctx_(ctx),
+        log_(*ctx.log),
+        job_ids_(request.job_ids().begin(), request.job_ids().end()),
+        path_prefix_(request.path_prefix()),
+        session_(request.include_session_events()) {
+    for (int t : request.types()) types_.insert(t);
+    if (session_) log_.AddSessionSubscriber(1);
+    ctx_.metrics->streams(StreamRpc::kSubscribe).Increment();
+    ctx_.metrics->subscribers().Increment();
+    pos_ = log_.PositionOf(request.from_seq());
+    expected_seq_ = request.from_seq();
+    Pump();
+  }
+
+  void Notify() override { Pump(); }
+  void Ref() override { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Unref() override {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) cancelled_.store(true);
+    // Still the writer.
+    if (Step()) return;
+    writing_.store(false, std::memory_order_seq_cst);
+    if (HasWork()) Pump();
+  }
+  void OnCancel() override {
+    cancelled_.store(true);
+    Pump();
+  }
+  void OnDone() override {
+    if (session_) log_.AddSessionSubscriber(-1);
+    ctx_.metrics->streams(StreamRpc::kSubscribe).Decrement();
+    ctx_.metrics->subscribers().Decrement();
+    Unref();
+  }
+
+ private:
+  static constexpr size_t kReadStep = 1024;
+  static constexpr size_t kMaxScan = 16384;  // entries looked at per message
+
+  void Pump() {
+    for (;;) {
+      if (writing_.exchange(true, std::memory_order_acq_rel)) return;
+      if (Step()) return;
+      writing_.store(false, std::memory_order_seq_cst);
+      if (!HasWork()) return;
+    }
+  }
+
+  bool HasWork() const {
+    return cancelled_.load() || log_.end_position() > pos_;
+  }
+
+  bool Matches(const EventLog::Entry& e) const {
+    const v1::Event& ev = *e.event;
+    if (e.session && !session_) return false;
+    if (!job_ids_.empty() && job_ids_.count(ev.job_id()) == 0) return false;
+    if (!types_.empty() && types_.count(ev.type()) == 0) return false;
+    if (!path_prefix_.empty() && ev.path().compare(0, path_prefix_.size(), path_prefix_) != 0) {
+      return false;
+    }
+    return true;
+  }
+
+  // With the token: starts a write, or finishes. False: caught up and
+  // registered with the log (or nothing to do).
+  bool Step() {
+    if (finished_) return true;
+    if (cancelled_.load()) {
+      finished_ = true;
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "subscription cancelled"));
+      return true;
+    }
+    const uint32_t max_events = ctx_.config->limits.max_events_per_message;
+    for (;;) {
+      out_.Clear();
+      size_t scanned = 0;
+      while (static_cast<uint32_t>(out_.events_size()) < max_events && scanned < kMaxScan) {
+        EventLog::ReadResult r = log_.Read(pos_, kReadStep);
+        if (r.lost != 0) {
+          v1::Event* lost = out_.add_events();
+          lost->set_type(v1::EVENTS_LOST);
+          lost->set_count(r.lost);
+          lost->set_first_seq(expected_seq_);
+          lost->set_last_seq(r.lost_last_seq);
+          ctx_.metrics->events_lost().Increment(static_cast<double>(r.lost));
+        }
+        if (r.entries.empty()) break;
+        pos_ = r.next_pos;
+        scanned += r.entries.size();
+        for (const auto& e : r.entries) {
+          expected_seq_ = e.event->seq() + 1;
+          if (Matches(e)) *out_.add_events() = *e.event;
+        }
+      }
+      if (out_.events_size() > 0) {
+        StartWrite(&out_);
+        return true;
+      }
+      // Caught up: the next Append notifies, unless one came meanwhile.
+      if (log_.WaitFor(this, pos_)) return false;
+    }
+  }
+
+  ServiceContext& ctx_;
+  EventLog& log_;
+  const std::set<uint64_t> job_ids_;
+  std::set<int> types_;
+  const std::string path_prefix_;
+  const bool session_;
+  std::atomic<int64_t> refs_{1};
+  std::atomic<bool> writing_{false};
+  std::atomic<bool> cancelled_{false};
+  // Writer-token state.
+  uint64_t pos_ = 0;
+  uint64_t expected_seq_ = 0;
+  bool finished_ = false;
+  v1::EventBatch out_;
+};
+
+grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
+                                      const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpc(status));
+  return reactor;
+}
+
+template <typename T>
+grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
+                                      absl::StatusOr<T> result, T* response) {
+  if (result.ok()) *response = std::move(*result);
+  return FinishUnary(context, result.status());
+}
+
 }  // namespace
+
+grpc::ServerWriteReactor<v1::EventBatch>* IoServiceImpl::Subscribe(
+    grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) {
+  return new SubscribeReactor(ctx_, *request);
+}
+
+grpc::ServerUnaryReactor* IoServiceImpl::Submit(grpc::CallbackServerContext* context,
+                                                const v1::Batch* request,
+                                                v1::Job* response) {
+  // As in Execute: write payloads are moved out of the request, not copied.
+  return FinishUnary(context, jobs_.Submit(*const_cast<v1::Batch*>(request)), response);
+}
+
+grpc::ServerUnaryReactor* IoServiceImpl::GetJob(grpc::CallbackServerContext* context,
+                                                const v1::GetJobRequest* request,
+                                                v1::Job* response) {
+  return FinishUnary(context, jobs_.Get(request->id()), response);
+}
+
+grpc::ServerUnaryReactor* IoServiceImpl::CancelJob(grpc::CallbackServerContext* context,
+                                                   const v1::CancelJobRequest* request,
+                                                   v1::Job* response) {
+  return FinishUnary(context, jobs_.Cancel(request->id()), response);
+}
+
+grpc::ServerUnaryReactor* IoServiceImpl::ListJobs(grpc::CallbackServerContext* context,
+                                                  const v1::ListJobsRequest* request,
+                                                  v1::ListJobsResponse* response) {
+  return FinishUnary(context, jobs_.List(request->page_size(), request->page_token()),
+                     response);
+}
 
 grpc::ServerWriteReactor<v1::EventBatch>* IoServiceImpl::Execute(
     grpc::CallbackServerContext* context, const v1::Batch* batch) {
@@ -133,9 +311,7 @@ grpc::ServerUnaryReactor* IoServiceImpl::GetCapabilities(
   response->set_max_list_entries(l.max_list_entries);
   response->set_max_events_per_message(l.max_events_per_message);
   for (const auto& f : engine.features()) response->add_engine_features(f);
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return FinishUnary(context, absl::OkStatus());
 }
 
 }  // namespace overlapd

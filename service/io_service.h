@@ -4,15 +4,16 @@
 
 #include "overlapd/v1/overlapd.grpc.pb.h"
 #include "service/event_stream.h"
+#include "service/jobs.h"
 
 namespace overlapd {
 
-// Execute and Session run batches through EventStream; GetCapabilities
-// reports the limits. The RPCs of detached jobs and subscriptions are not
-// overridden yet and answer UNIMPLEMENTED.
+// Execute and Session run batches through EventStream; Submit and the job
+// calls go to the JobManager; Subscribe follows the EventLog;
+// GetCapabilities reports the limits.
 class IoServiceImpl final : public v1::IoService::CallbackService {
  public:
-  explicit IoServiceImpl(ServiceContext& ctx) : ctx_(ctx) {}
+  IoServiceImpl(ServiceContext& ctx, JobManager& jobs) : ctx_(ctx), jobs_(jobs) {}
 
   grpc::ServerWriteReactor<v1::EventBatch>* Execute(
       grpc::CallbackServerContext* context, const v1::Batch* batch) override;
@@ -22,9 +23,25 @@ class IoServiceImpl final : public v1::IoService::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::GetCapabilitiesRequest* request,
       v1::Capabilities* response) override;
+  grpc::ServerWriteReactor<v1::EventBatch>* Subscribe(
+      grpc::CallbackServerContext* context,
+      const v1::SubscribeRequest* request) override;
+  grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* context,
+                                   const v1::Batch* request,
+                                   v1::Job* response) override;
+  grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* context,
+                                   const v1::GetJobRequest* request,
+                                   v1::Job* response) override;
+  grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* context,
+                                      const v1::CancelJobRequest* request,
+                                      v1::Job* response) override;
+  grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* context,
+                                     const v1::ListJobsRequest* request,
+                                     v1::ListJobsResponse* response) override;
 
  private:
   ServiceContext& ctx_;
+  JobManager& jobs_;
 };
 
 }  // namespace overlapd

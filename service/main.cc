@@ -17,7 +17,10 @@
 #include <memory>
 #include <string>
 
+#include "ioengine/recovery.h"
 #include "service/config.h"
+#include "service/event_log.h"
+#include "service/jobs.h"
 #include "service/io_service.h"
 #include "service/metrics.h"
 
@@ -62,7 +65,12 @@ int Run(ServerConfig& config) {
     spdlog::error("engine: {}", std::string(engine.status().message()));
     return 1;
   }
-  auto metrics = overlapd::Metrics::Create(config.metrics_listen, engine->get());
+  size_t stray = overlapd::io::RemoveStrayTempFiles(config.root);
+  if (stray > 0) {
+    spdlog::warn("removed {} temp files of atomic writes interrupted by a crash", stray);
+  }
+  overlapd::EventLog log(config.event_log_events);
+  auto metrics = overlapd::Metrics::Create(config.metrics_listen, engine->get(), &log);
   if (!metrics.ok()) {
     spdlog::error("{}", std::string(metrics.status().message()));
     return 1;
@@ -72,7 +80,14 @@ int Run(ServerConfig& config) {
   ctx.engine = engine->get();
   ctx.metrics = metrics->get();
   ctx.config = &config;
-  overlapd::IoServiceImpl service(ctx);
+  ctx.log = &log;
+  overlapd::JobManager::Options job_options;
+  job_options.max_running = config.max_jobs;
+  job_options.max_finished = config.max_finished_jobs;
+  job_options.finished_ttl_ns = config.finished_job_ttl_s * 1'000'000'000;
+  job_options.read_credit_bytes = config.limits.max_inflight_read_bytes;
+  overlapd::JobManager jobs(ctx, log, job_options);
+  overlapd::IoServiceImpl service(ctx, jobs);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -110,9 +125,14 @@ int Run(ServerConfig& config) {
   // Refuses new calls at once, lets calls in flight finish, then cancels
   // what is left; every op already in the engine completes before the
   // engine is destroyed below, so a durable write acknowledged is durable.
-  server->Shutdown(std::chrono::system_clock::now() +
-                   std::chrono::seconds(config.drain_seconds));
+  auto deadline = std::chrono::system_clock::now() +
+                  std::chrono::seconds(config.drain_seconds);
+  server->Shutdown(deadline);
   server.reset();
+  // Detached jobs get what is left of the drain time, then are cancelled.
+  auto left = deadline - std::chrono::system_clock::now();
+  jobs.Drain(std::max<int64_t>(
+      0, std::chrono::duration_cast<std::chrono::nanoseconds>(left).count()));
   engine->reset();
   close(root_fd);
   spdlog::info("stopped");
@@ -180,6 +200,19 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--drain-seconds", config.drain_seconds,
                  "On SIGTERM, how long calls in flight may take to finish")
+      ->capture_default_str();
+  app.add_option("--event-log-events", config.event_log_events,
+                 "Events kept for Subscribe (resume with from_seq while they last)")
+      ->check(CLI::Range(1, 1 << 28))
+      ->capture_default_str();
+  app.add_option("--max-jobs", config.max_jobs, "Detached jobs running at once")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app.add_option("--max-finished-jobs", config.max_finished_jobs,
+                 "Finished jobs kept for GetJob/ListJobs")
+      ->capture_default_str();
+  app.add_option("--finished-job-ttl", config.finished_job_ttl_s,
+                 "Seconds a finished job is kept")
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();

@@ -22,7 +22,8 @@ constexpr const char* kJobStateNames[] = {"unspecified", "queued",    "running",
 // path never updates a gauge of its own for them.
 class EngineGauges : public prometheus::Collectable {
  public:
-  explicit EngineGauges(const io::Engine* engine) : engine_(engine) {}
+  EngineGauges(const io::Engine* engine, const EventLog* log)
+      : engine_(engine), log_(log) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     prometheus::MetricFamily depth{"overlapd_engine_queue_depth",
@@ -40,17 +41,29 @@ class EngineGauges : public prometheus::Collectable {
       m.gauge.value = static_cast<double>(s.pending.load(std::memory_order_relaxed));
       pending.metric.push_back(m);
     }
-    return {depth, pending};
+    std::vector<prometheus::MetricFamily> families = {depth, pending};
+    if (log_ != nullptr) {
+      prometheus::ClientMetric m;
+      m.gauge.value = static_cast<double>(log_->size());
+      families.push_back({"overlapd_event_log_events", "Events held by the event log",
+                          prometheus::MetricType::Gauge, {m}});
+      m.gauge.value = static_cast<double>(log_->oldest_seq());
+      families.push_back({"overlapd_event_log_oldest_seq",
+                          "Seq of the oldest event a subscriber can still resume from",
+                          prometheus::MetricType::Gauge, {m}});
+    }
+    return families;
   }
 
  private:
   const io::Engine* engine_;
+  const EventLog* log_;
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
-    const std::string& listen, const io::Engine* engine) {
+    const std::string& listen, const io::Engine* engine, const EventLog* log) {
   std::unique_ptr<Metrics> m(new Metrics());
   m->registry_ = std::make_shared<prometheus::Registry>();
   auto& reg = *m->registry_;
@@ -101,7 +114,12 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
                          .Register(reg)
                          .Add({});
 
-  m->engine_gauges_ = std::make_shared<EngineGauges>(engine);
+  m->subscribers_ = &prometheus::BuildGauge()
+                         .Name("overlapd_subscribers")
+                         .Help("Open Subscribe streams")
+                         .Register(reg)
+                         .Add({});
+  m->engine_gauges_ = std::make_shared<EngineGauges>(engine, log);
   if (!listen.empty()) {
     try {
       m->exposer_ = std::make_unique<prometheus::Exposer>(listen);

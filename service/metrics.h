@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "ioengine/engine.h"
+#include "service/event_log.h"
 
 namespace overlapd {
 
@@ -31,8 +32,10 @@ class Metrics {
   // Builds the registry; with a non-empty `listen` also starts the HTTP
   // exporter (GET /metrics). `engine` is sampled at scrape time for the
   // per-worker gauges and must outlive the Metrics.
+  // `log`, when given, is sampled too (size, oldest seq).
   static absl::StatusOr<std::unique_ptr<Metrics>> Create(
-      const std::string& listen, const io::Engine* engine);
+      const std::string& listen, const io::Engine* engine,
+      const EventLog* log = nullptr);
 
   // One completed op: counts, bytes and its queue/service/total latency.
   void RecordOp(MetricOp op, MetricResult result, uint64_t queued_ns,
@@ -45,6 +48,7 @@ class Metrics {
     return *streams_[static_cast<int>(rpc)];
   }
   prometheus::Counter& events_lost() { return *events_lost_; }
+  prometheus::Gauge& subscribers() { return *subscribers_; }
   prometheus::Gauge& jobs(int state) { return *jobs_[state]; }
 
   std::shared_ptr<prometheus::Registry> registry() { return registry_; }
@@ -67,6 +71,7 @@ class Metrics {
   std::array<prometheus::Gauge*, static_cast<int>(StreamRpc::kCount)> streams_{};
   std::array<prometheus::Gauge*, 6> jobs_{};  // by JobState value
   prometheus::Counter* events_lost_ = nullptr;
+  prometheus::Gauge* subscribers_ = nullptr;
 };
 
 }  // namespace overlapd

@@ -1,0 +1,59 @@
+#include "service/batch_run.h"
+
+#include "service/convert.h"
+
+namespace overlapd {
+
+BatchRun::BatchRun(uint64_t id, v1::Batch& batch, const Limits& limits,
+                   io::OpSink* sink, io::ReadCredit* credit, bool deliver_data)
+    : id_(id),
+      tag_(batch.tag()),
+      size_(static_cast<uint32_t>(batch.ops_size())),
+      remaining_(size_),
+      ops_(new OpRun[size_]),
+      chain_head_(new bool[size_]) {
+  for (uint32_t i = 0; i < size_; ++i) {
+    OpRun& run = ops_[i];
+    run.batch = this;
+    run.index = i;
+    run.tag = batch.ops(i).tag();
+    ToEngineOp(*batch.mutable_ops(i), limits, &run.op);
+    run.op.credit = credit;
+    run.op.sink = sink;
+    run.op.user = &run;
+    run.op.deliver_data = deliver_data;
+    chain_head_[i] = i == 0 || !batch.ops(i - 1).link_next();
+    if (i > 0 && !chain_head_[i]) ops_[i - 1].op.link_next = &run.op;
+  }
+}
+
+void BatchRun::Start(io::Engine* engine) {
+  // Read the heads first: once submitted, an op may complete and the last
+  // completion may free this BatchRun.
+  std::vector<io::Op*> heads;
+  heads.reserve(size_);
+  for (uint32_t i = 0; i < size_; ++i) {
+    if (chain_head_[i]) heads.push_back(&ops_[i].op);
+  }
+  for (io::Op* op : heads) engine->Submit(op);
+}
+
+void BatchRun::Cancel(io::Engine* engine) {
+  for (uint32_t i = 0; i < size_; ++i) engine->Cancel(&ops_[i].op);
+}
+
+void FillOpIdentity(const OpRun& run, v1::Event* event) {
+  event->set_job_id(run.batch->id());
+  event->set_tag(run.tag);
+  event->set_op_index(run.index);
+  event->set_path(run.op.path);
+}
+
+void FillBatchComplete(const BatchRun& batch, v1::Event* event) {
+  event->set_job_id(batch.id());
+  event->set_tag(batch.tag());
+  event->set_type(v1::BATCH_COMPLETE);
+  event->set_count(batch.size());
+}
+
+}  // namespace overlapd

@@ -1,0 +1,242 @@
+#include "service/jobs.h"
+
+#include <errno.h>
+#include <time.h>
+
+#include <chrono>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "service/convert.h"
+
+namespace overlapd {
+
+int64_t WallNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+Job::Job(JobManager& manager, uint64_t id, v1::Batch& batch)
+    : manager_(manager),
+      id_(id),
+      label_(batch.label()),
+      ops_total_(static_cast<uint32_t>(batch.ops_size())),
+      created_ns_(WallNs()),
+      credit_(manager.options_.read_credit_bytes) {
+  run_ = std::make_unique<BatchRun>(id, batch, manager.ctx_.config->limits, this,
+                                    &credit_, /*deliver_data=*/false);
+}
+
+void Job::OnReadChunk(io::Op& op, uint64_t offset, std::string data,
+                      uint32_t crc32c) {
+  // Jobs read with deliver_data = false: the engine never hands them bytes.
+  op.credit->Release(data.size());
+}
+
+void Job::OnComplete(io::Op& op) {
+  OpRun& run = RunOf(op);
+  v1::Event event;
+  FillOpIdentity(run, &event);
+  FillCompletion(op, &event);
+  Metrics& metrics = *manager_.ctx_.metrics;
+  metrics.RecordOp(MetricOpOf(op.type), MetricResultOf(op.result), op.queued_ns,
+                   op.service_ns);
+  if (op.result == 0) {
+    ops_done_.fetch_add(1, std::memory_order_relaxed);
+  } else if (op.result == -ECANCELED) {
+    ops_cancelled_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    ops_failed_.fetch_add(1, std::memory_order_relaxed);
+  }
+  switch (op.type) {
+    case io::OpType::kRead:
+      bytes_read_.fetch_add(op.bytes, std::memory_order_relaxed);
+      metrics.AddBytesRead(op.bytes);
+      break;
+    case io::OpType::kWrite:
+      bytes_written_.fetch_add(op.bytes, std::memory_order_relaxed);
+      metrics.AddBytesWritten(op.bytes);
+      break;
+    case io::OpType::kCopy:
+      bytes_read_.fetch_add(op.bytes, std::memory_order_relaxed);
+      bytes_written_.fetch_add(op.bytes, std::memory_order_relaxed);
+      metrics.AddBytesRead(op.bytes);
+      metrics.AddBytesWritten(op.bytes);
+      break;
+    default:
+      break;
+  }
+  manager_.log_.Append(&event, /*session=*/false);
+  if (!run.batch->OpFinished()) return;
+
+  // The last op: the job ends. A cancel decides the state; otherwise any
+  // failed op (or op cancelled by its broken chain) fails the job.
+  int state = v1::SUCCEEDED;
+  if (cancel_requested_.load()) {
+    state = v1::CANCELLED;
+  } else if (ops_failed_.load() + ops_cancelled_.load() > 0) {
+    state = v1::FAILED;
+  }
+  v1::Event done;
+  FillBatchComplete(*run.batch, &done);
+  if (state != v1::SUCCEEDED) {
+    done.mutable_error()->set_code(static_cast<int>(
+        state == v1::CANCELLED ? absl::StatusCode::kCancelled : absl::StatusCode::kAborted));
+    done.mutable_error()->set_message(absl::StrCat(
+        "job ", id_, " ended ", v1::JobState_Name(static_cast<v1::JobState>(state)), ": ",
+        ops_failed_.load(), " failed, ", ops_cancelled_.load(), " cancelled of ", ops_total_, " ops"));
+  }
+  finished_ns_.store(WallNs());
+  state_.store(state);
+  manager_.log_.Append(&done, /*session=*/false);
+  manager_.JobFinished(this);  // frees run_, and so `op`
+}
+
+v1::Job Job::Snapshot() const {
+  v1::Job j;
+  j.set_id(id_);
+  j.set_state(static_cast<v1::JobState>(state_.load()));
+  j.set_label(label_);
+  j.set_ops_total(ops_total_);
+  j.set_ops_done(ops_done_.load());
+  j.set_ops_failed(ops_failed_.load());
+  j.set_ops_cancelled(ops_cancelled_.load());
+  j.set_bytes_read(bytes_read_.load());
+  j.set_bytes_written(bytes_written_.load());
+  j.set_created_ns(created_ns_);
+  j.set_started_ns(started_ns_.load());
+  j.set_finished_ns(finished_ns_.load());
+  return j;
+}
+
+JobManager::JobManager(ServiceContext& ctx, EventLog& log, Options options)
+    : ctx_(ctx), log_(log), options_(options) {}
+
+JobManager::~JobManager() = default;
+
+absl::StatusOr<v1::Job> JobManager::Submit(v1::Batch& batch) {
+  absl::Status valid = ValidateBatch(batch, ctx_.config->limits);
+  if (!valid.ok()) return valid;
+  if (batch.ops_size() == 0) {
+    return absl::InvalidArgumentError("ops: a job needs at least one op");
+  }
+  std::shared_ptr<Job> job;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (running_ >= options_.max_running) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          running_, " jobs are running, the limit (--max-jobs) is ",
+          options_.max_running, "; retry when one ends"));
+    }
+    uint64_t id = ctx_.next_job_id.fetch_add(1, std::memory_order_relaxed);
+    job = std::make_shared<Job>(*this, id, batch);
+    job->state_.store(v1::RUNNING);
+    job->started_ns_.store(WallNs());
+    jobs_.emplace(id, job);
+    ++running_;
+    UpdateGauges();
+  }
+  v1::Job snapshot = job->Snapshot();
+  // Started outside the lock: a fast job may finish (and take mu_) inside.
+  // The BatchRun stays alive until then: only JobFinished frees it.
+  job->run_->Start(ctx_.engine);
+  return snapshot;
+}
+
+absl::StatusOr<v1::Job> JobManager::Get(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) {
+    return absl::NotFoundError(absl::StrCat("job ", id, " not found (finished jobs are kept for a while, then forgotten)"));
+  }
+  return it->second->Snapshot();
+}
+
+absl::StatusOr<v1::Job> JobManager::Cancel(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
+  Job& job = *it->second;
+  if (!job.finished() && job.run_ != nullptr) {
+    job.cancel_requested_.store(true);
+    job.run_->Cancel(ctx_.engine);
+    job.credit_.Open();  // parked ops must wake to see the cancel
+  }
+  return job.Snapshot();
+}
+
+absl::StatusOr<v1::ListJobsResponse> JobManager::List(uint32_t page_size,
+                                                      const std::string& page_token) {
+  uint64_t before = UINT64_MAX;
+  if (!page_token.empty() && !absl::SimpleAtoi(page_token, &before)) {
+    return absl::InvalidArgumentError("page_token: not a token from ListJobs");
+  }
+  if (page_size == 0) page_size = 100;
+  page_size = std::min<uint32_t>(page_size, 1000);
+  v1::ListJobsResponse resp;
+  std::lock_guard<std::mutex> lock(mu_);
+  Prune();
+  auto it = jobs_.lower_bound(before);
+  while (it != jobs_.begin() && static_cast<uint32_t>(resp.jobs_size()) < page_size) {
+    --it;
+    *resp.add_jobs() = it->second->Snapshot();
+  }
+  if (it != jobs_.begin() && resp.jobs_size() > 0) {
+    resp.set_next_page_token(std::to_string(resp.jobs(resp.jobs_size() - 1).id()));
+  }
+  return resp;
+}
+
+void JobManager::JobFinished(Job* job) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Freed under mu_: Cancel iterates the ops under the same lock.
+  job->run_.reset();
+  --running_;
+  Prune();
+  UpdateGauges();
+  cv_.notify_all();
+}
+
+void JobManager::Prune() {
+  const int64_t now = WallNs();
+  uint32_t finished = 0;
+  for (auto it = jobs_.rbegin(); it != jobs_.rend(); ++it) {
+    if (it->second->finished()) ++finished;
+  }
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    Job& j = *it->second;
+    bool expired = j.finished() && (finished > options_.max_finished ||
+                                    now - j.finished_ns() > options_.finished_ttl_ns);
+    if (expired) {
+      --finished;
+      it = jobs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void JobManager::UpdateGauges() {
+  int counts[6] = {0, 0, 0, 0, 0, 0};
+  for (const auto& [id, job] : jobs_) counts[job->state_.load()]++;
+  for (int s = v1::QUEUED; s <= v1::CANCELLED; ++s) {
+    ctx_.metrics->jobs(s).Set(counts[s]);
+  }
+}
+
+void JobManager::Drain(int64_t timeout_ns) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, std::chrono::nanoseconds(timeout_ns), [&] { return running_ == 0; });
+  for (auto& [id, job] : jobs_) {
+    if (!job->finished() && job->run_ != nullptr) {
+      job->cancel_requested_.store(true);
+      job->run_->Cancel(ctx_.engine);
+      job->credit_.Open();
+    }
+  }
+  cv_.wait(lock, [&] { return running_ == 0; });
+}
+
+}  // namespace overlapd

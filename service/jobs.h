@@ -1,0 +1,107 @@
+// Detached jobs: batches that run on the server, outliving the call that
+// submitted them. Their events go to the event log (Subscribe); their state
+// is kept, bounded, for GetJob / ListJobs.
+#ifndef OVERLAPD_SERVICE_JOBS_H_
+#define OVERLAPD_SERVICE_JOBS_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "absl/status/statusor.h"
+#include "ioengine/engine.h"
+#include "overlapd/v1/overlapd.pb.h"
+#include "service/batch_run.h"
+#include "service/event_log.h"
+#include "service/event_stream.h"
+
+namespace overlapd {
+
+class JobManager;
+
+// One job. Its OnComplete runs on engine workers: it counts, appends the
+// op's event to the log and, for the last op, closes the job.
+class Job final : public io::OpSink {
+ public:
+  Job(JobManager& manager, uint64_t id, v1::Batch& batch);
+
+  void OnReadChunk(io::Op& op, uint64_t offset, std::string data,
+                   uint32_t crc32c) override;
+  void OnComplete(io::Op& op) override;
+
+  v1::Job Snapshot() const;
+  uint64_t id() const { return id_; }
+  bool finished() const { return state_.load() >= v1::SUCCEEDED; }
+  int64_t finished_ns() const { return finished_ns_.load(); }
+
+ private:
+  friend class JobManager;
+  JobManager& manager_;
+  const uint64_t id_;
+  const std::string label_;
+  const uint32_t ops_total_;
+  const int64_t created_ns_;
+  std::atomic<int64_t> started_ns_{0};
+  std::atomic<int64_t> finished_ns_{0};
+  std::atomic<int> state_{v1::QUEUED};
+  std::atomic<bool> cancel_requested_{false};
+  std::atomic<uint32_t> ops_done_{0};
+  std::atomic<uint32_t> ops_failed_{0};
+  std::atomic<uint32_t> ops_cancelled_{0};
+  std::atomic<uint64_t> bytes_read_{0};
+  std::atomic<uint64_t> bytes_written_{0};
+  io::ReadCredit credit_;
+  // Alive until the job finishes; guarded by JobManager::mu_ for Cancel.
+  std::unique_ptr<BatchRun> run_;
+};
+
+// Keeps every running job and a bounded history of finished ones.
+// Thread-safe.
+class JobManager {
+ public:
+  struct Options {
+    uint32_t max_running = 64;
+    uint32_t max_finished = 1000;
+    int64_t finished_ttl_ns = 3600ll * 1'000'000'000;
+    uint64_t read_credit_bytes = 64ull << 20;
+  };
+  JobManager(ServiceContext& ctx, EventLog& log, Options options);
+  ~JobManager();
+
+  // Validates and starts `batch` as a job; returns it at once (RUNNING).
+  absl::StatusOr<v1::Job> Submit(v1::Batch& batch);
+  absl::StatusOr<v1::Job> Get(uint64_t id);
+  // Cancels a running job; a finished one is returned as it is.
+  absl::StatusOr<v1::Job> Cancel(uint64_t id);
+  absl::StatusOr<v1::ListJobsResponse> List(uint32_t page_size,
+                                            const std::string& page_token);
+
+  // Shutdown: waits up to `timeout_ns` for running jobs, then cancels the
+  // rest and waits for them to end (their ops must leave the engine before
+  // it goes).
+  void Drain(int64_t timeout_ns);
+
+ private:
+  friend class Job;
+  void JobFinished(Job* job);
+  void Prune();  // under mu_
+  void UpdateGauges();  // under mu_
+
+  ServiceContext& ctx_;
+  EventLog& log_;
+  const Options options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<uint64_t, std::shared_ptr<Job>> jobs_;  // by id; newest last
+  uint32_t running_ = 0;
+};
+
+int64_t WallNs();
+
+}  // namespace overlapd
+
+#endif  // OVERLAPD_SERVICE_JOBS_H_
