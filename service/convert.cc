@@ -244,7 +244,9 @@ void FillCompletion(const io::Op& op, v1::Event* event) {
   v1::Error* error = event->mutable_error();
   error->set_code(static_cast<int>(CodeForErrno(err)));
   error->set_errno_value(err);
-  error->set_message(ErrnoMessage(io::OpTypeName(op.type), op.path, err));
+  error->set_message(ErrnoMessage(
+      io::OpTypeName(op.type), op.path2.empty() ? op.path : op.path + "\" -> \"" + op.path2,
+      err));
 }
 
 MetricOp MetricOpOf(io::OpType type) {
