@@ -11,6 +11,24 @@ EventStream::EventStream(ServiceContext& ctx, StreamRpc rpc)
       rpc_(rpc),
       read_credit_(ctx.config->limits.max_inflight_read_bytes) {
   ctx_.metrics->streams(rpc_).Increment();
+  if (!ctx_.streams.Add(this)) stopping_.store(true);
+}
+
+void EventStream::Done() {
+  ctx_.streams.Remove(this);
+  Unref();
+}
+
+void EventStream::BeginShutdown() {
+  if (input_closed_.load(std::memory_order_acquire)) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    close_status_ = grpc::Status(
+        grpc::StatusCode::UNAVAILABLE,
+        "server shutting down: batches after the last BATCH_COMPLETE were not run");
+  }
+  stopping_.store(true, std::memory_order_release);
+  CloseInput();
 }
 
 EventStream::~EventStream() {
@@ -241,8 +259,13 @@ bool EventStream::WriteOrFinish() {
     return true;
   }
   if (input_closed && idle) {
+    grpc::Status status;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      status = close_status_;
+    }
     finished_ = true;
-    FinishCall(grpc::Status::OK);
+    FinishCall(status);
     return true;
   }
   return false;

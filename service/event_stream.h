@@ -18,6 +18,7 @@
 #include "service/config.h"
 #include "service/event_log.h"
 #include "service/metrics.h"
+#include "service/stream_registry.h"
 
 namespace overlapd {
 
@@ -31,6 +32,7 @@ struct ServiceContext {
   const ServerConfig* config = nullptr;
   EventLog* log = nullptr;  // also hands out every event's seq
   std::atomic<uint64_t> next_job_id{1};
+  StreamRegistry streams;
 };
 
 // One stream's event pipeline.
@@ -51,13 +53,20 @@ struct ServiceContext {
 // in the engine (dropped as the last act of its OnComplete). Finish is
 // called only when no op is left, and the object is deleted on the last
 // reference, so no engine thread can touch a freed reactor.
-class EventStream : public io::OpSink {
+class EventStream : public io::OpSink, public Drainable {
  public:
   EventStream(ServiceContext& ctx, StreamRpc rpc);
 
   void OnReadChunk(io::Op& op, uint64_t offset, std::string data,
                    uint32_t crc32c) final;
   void OnComplete(io::Op& op) final;
+
+  // Drainable: a stream still reading batches stops reading (ending with
+  // UNAVAILABLE once its ops are done); one whose input is closed just
+  // finishes its ops.
+  void BeginShutdown() override;
+  void Ref() override { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Unref() override;
 
  protected:
   ~EventStream() override;
@@ -82,7 +91,9 @@ class EventStream : public io::OpSink {
   void WriteDone(bool ok);
   // Tries to take the writer token and write or finish.
   void Kick();
-  void Unref();
+  // The reactor's OnDone.
+  void Done();
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
 
   // Whether a batch of `ops` ops may start now under the in-flight limit.
   // One batch is always allowed when nothing is in flight.
@@ -120,6 +131,8 @@ class EventStream : public io::OpSink {
   std::atomic<int64_t> refs_{1};
   std::atomic<bool> input_closed_{false};
   std::atomic<bool> aborted_{false};
+  std::atomic<bool> stopping_{false};
+  grpc::Status close_status_;  // under mu_
   BatchRun* live_batches_ = nullptr;
 
   // Writer-token state.

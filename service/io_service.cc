@@ -30,7 +30,7 @@ class ExecuteReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
   void OnCancel() override {
     Abort(grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled"));
   }
-  void OnDone() override { Unref(); }
+  void OnDone() override { Done(); }
 
  private:
   void StartWriteMessage(const v1::EventBatch* message) override {
@@ -49,11 +49,17 @@ class SessionReactor final
  public:
   explicit SessionReactor(ServiceContext& ctx)
       : EventStream(ctx, StreamRpc::kSession) {
+    if (stopping()) {
+      BeginShutdown();
+      return;
+    }
     StartRead(&in_);
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {  // the client half-closed, or the call broke
+    // !ok: the client half-closed, or the call broke. A batch read while
+    // the server stops is not run; the call's UNAVAILABLE status says so.
+    if (!ok || stopping()) {
       CloseInput();
       return;
     }
@@ -78,7 +84,7 @@ class SessionReactor final
   void OnCancel() override {
     Abort(grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled"));
   }
-  void OnDone() override { Unref(); }
+  void OnDone() override { Done(); }
 
  private:
   void SubmitAndReadNext() {
@@ -111,7 +117,8 @@ class SessionReactor final
 // notifies it. A subscriber that falls behind the log's retention gets one
 // EVENTS_LOST and continues from the oldest retained event.
 class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
-                               public LogWaiter {
+                               public LogWaiter,
+                               public Drainable {
  public:
   SubscribeReactor(ServiceContext& ctx, const v1::SubscribeRequest& request)
       : ctx_(ctx),
@@ -125,10 +132,17 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
     ctx_.metrics->subscribers().Increment();
     pos_ = log_.PositionOf(request.from_seq());
     expected_seq_ = request.from_seq();
+    if (!ctx_.streams.Add(this)) stopping_.store(true);
     Pump();
   }
 
   void Notify() override { Pump(); }
+  // A subscription never ends by itself: at shutdown it ends at once with
+  // UNAVAILABLE, saying where to resume.
+  void BeginShutdown() override {
+    stopping_.store(true);
+    Pump();
+  }
   void Ref() override { refs_.fetch_add(1, std::memory_order_relaxed); }
   void Unref() override {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
@@ -146,6 +160,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
     Pump();
   }
   void OnDone() override {
+    ctx_.streams.Remove(this);
     if (session_) log_.AddSessionSubscriber(-1);
     ctx_.metrics->streams(StreamRpc::kSubscribe).Decrement();
     ctx_.metrics->subscribers().Decrement();
@@ -166,7 +181,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
   }
 
   bool HasWork() const {
-    return cancelled_.load() || log_.end_position() > pos_;
+    return cancelled_.load() || stopping_.load() || log_.end_position() > pos_;
   }
 
   bool Matches(const EventLog::Entry& e) const {
@@ -187,6 +202,13 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
     if (cancelled_.load()) {
       finished_ = true;
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "subscription cancelled"));
+      return true;
+    }
+    if (stopping_.load()) {
+      finished_ = true;
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "server shutting down; resume with from_seq " +
+                              std::to_string(expected_seq_)));
       return true;
     }
     const uint32_t max_events = ctx_.config->limits.max_events_per_message;
@@ -229,6 +251,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
   std::atomic<int64_t> refs_{1};
   std::atomic<bool> writing_{false};
   std::atomic<bool> cancelled_{false};
+  std::atomic<bool> stopping_{false};
   // Writer-token state.
   uint64_t pos_ = 0;
   uint64_t expected_seq_ = 0;

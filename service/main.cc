@@ -127,6 +127,9 @@ int Run(ServerConfig& config) {
   // engine is destroyed below, so a durable write acknowledged is durable.
   auto deadline = std::chrono::system_clock::now() +
                   std::chrono::seconds(config.drain_seconds);
+  // Streams that would hold the drain open (idle Sessions, Subscribes)
+  // end now; Shutdown then waits for the calls still running.
+  ctx.streams.ShutdownAll();
   server->Shutdown(deadline);
   server.reset();
   // Detached jobs get what is left of the drain time, then are cancelled.
