@@ -54,7 +54,7 @@ EventLog::ReadResult EventLog::Read(uint64_t pos, size_t max) const {
 
 uint64_t EventLog::PositionOf(uint64_t from_seq) const {
   std::lock_guard<std::mutex> lock(mu_);
-  if (from_seq == 0) return end_pos_;
+  if (from_seq == 0) return 0;
   // Seqs grow with positions: binary search the retained range.
   uint64_t lo = begin_pos_, hi = end_pos_;
   if (lo < hi && from_seq <= ring_[lo % capacity_].event->seq()) {

@@ -71,7 +71,9 @@ class EventLog {
   ReadResult Read(uint64_t pos, size_t max) const;
 
   // The position a reader starting at `from_seq` should use: the first
-  // entry with seq >= from_seq (0: the end of the log, only new events).
+  // retained entry with seq >= from_seq. When entries at or after from_seq
+  // were evicted, a position before the retained range, so that Read
+  // reports them lost (exactly for from_seq 0: every evicted entry).
   uint64_t PositionOf(uint64_t from_seq) const;
 
   // Registers `waiter` to be notified by the next Append, unless entries at

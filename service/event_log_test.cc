@@ -58,7 +58,7 @@ TEST(EventLogTest, PositionOfResumesExactly) {
   ASSERT_EQ(r.entries.size(), 6u);
   EXPECT_EQ(r.entries[0].event->seq(), seqs[4]);
   EXPECT_EQ(log.PositionOf(seqs[4] + 1), pos + 1);
-  EXPECT_EQ(log.PositionOf(0), log.end_position());
+  EXPECT_EQ(log.PositionOf(0), 0u);
 }
 
 TEST(EventLogTest, ResumeOlderThanTheLogReportsLoss) {
@@ -73,6 +73,7 @@ TEST(EventLogTest, ResumeOlderThanTheLogReportsLoss) {
   EXPECT_EQ(r.lost, 2u);  // seqs[1], seqs[2]
   ASSERT_EQ(r.entries.size(), 3u);
   EXPECT_EQ(r.entries[0].event->seq(), seqs[3]);
+  EXPECT_EQ(log.Read(log.PositionOf(0), 100).lost, 3u) << "everything evicted";
 }
 
 class CountingWaiter : public LogWaiter {

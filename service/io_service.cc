@@ -130,8 +130,12 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
     if (session_) log_.AddSessionSubscriber(1);
     ctx_.metrics->streams(StreamRpc::kSubscribe).Increment();
     ctx_.metrics->subscribers().Increment();
-    pos_ = log_.PositionOf(request.from_seq());
-    expected_seq_ = request.from_seq();
+    if (request.has_from_seq()) {
+      pos_ = log_.PositionOf(request.from_seq());
+      expected_seq_ = request.from_seq();
+    } else {
+      pos_ = log_.end_position();
+    }
     if (!ctx_.streams.Add(this)) stopping_.store(true);
     Pump();
   }
