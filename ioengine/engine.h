@@ -51,6 +51,10 @@ enum class WriteMode : uint8_t {
 // Temp files of atomic replaces are named ".NAME<kTempMarker>HEX", so that
 // a restart can find and remove those a crash left behind.
 inline constexpr std::string_view kTempMarker = ".overlapd-tmp-";
+
+// Alignment of O_DIRECT offsets, lengths and buffers (the page size covers
+// every logical block size in use).
+inline constexpr uint64_t kDirectAlign = 4096;
 enum class Durability : uint8_t { kNone, kData, kFull };
 enum class FileType : uint8_t { kUnknown, kRegular, kDirectory, kSymlink, kOther };
 
@@ -183,6 +187,10 @@ struct Op {
   uint32_t limit = 0;
   // Read: hand chunk bytes to the sink (false: checksum and count only).
   bool deliver_data = true;
+  // Read: O_DIRECT, bypassing the page cache. `offset` must be a multiple
+  // of kDirectAlign (EINVAL otherwise); the engine aligns buffers and
+  // lengths, and copies each chunk out of its aligned buffer.
+  bool direct = false;
   // Read: the consumer's budget of bytes in flight (required for reads).
   ReadCredit* credit = nullptr;
   OpSink* sink = nullptr;

@@ -370,16 +370,25 @@ void EngineCore::Start(Op* op, int worker) {
 void EngineCore::StartRead(Op* op, int worker) {
   internal::OpState& st = op->state;
   uint64_t now = NowNs();
-  st.file = fd_cache_.Get(op->path, now);
+  if (op->direct && op->offset % kDirectAlign != 0) {
+    RecordError(st, -EINVAL);
+    Finish(op, worker);
+    return;
+  }
+  // O_DIRECT fds are cached apart: a path never contains a NUL byte.
+  const std::string direct_key = op->direct ? op->path + '\0' + "direct" : std::string();
+  const std::string& key = op->direct ? direct_key : op->path;
+  st.file = fd_cache_.Get(key, now);
   if (st.file == nullptr) {
-    int fd = OpenBeneath(options_.root_fd, op->path, O_RDONLY);
+    int fd = OpenBeneath(options_.root_fd, op->path,
+                         O_RDONLY | (op->direct ? O_DIRECT : 0));
     if (fd < 0) {
       RecordError(st, fd);
       Finish(op, worker);
       return;
     }
     st.file = std::make_shared<File>(fd);
-    fd_cache_.Put(op->path, st.file, now);
+    fd_cache_.Put(key, st.file, now);
   }
   struct stat sb;
   if (fstat(st.file->fd(), &sb) != 0) {
@@ -699,8 +708,14 @@ void EngineCore::IssueChunks(Op* op, int worker) {
     if (is_read) {
       io->kind = op->type == OpType::kCopy ? Io::Kind::kCopyRead : Io::Kind::kRead;
       io->credit_bytes = len;
-      io->data.resize(len);
-      io->buf = io->data.data();
+      if (op->direct) {
+        io->len = (len + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+        io->aligned.reset(static_cast<char*>(aligned_alloc(kDirectAlign, io->len)));
+        io->buf = io->aligned.get();
+      } else {
+        io->data.resize(len);
+        io->buf = io->data.data();
+      }
     } else {
       io->kind = Io::Kind::kWrite;
       io->buf = op->data.data() + (st.next_offset - op->offset);
@@ -731,7 +746,15 @@ bool EngineCore::CompleteIo(Io* io, int64_t res, int worker) {
     case Io::Kind::kRead:
       if (res > 0) {
         io->done += static_cast<uint64_t>(res);
-        if (io->done < io->len) return true;  // short read: the rest
+        // Short read: the rest. With O_DIRECT a short read is the end of
+        // the file (the rest could not be read at an unaligned offset).
+        if (io->done < io->len && !op->direct) return true;
+        if (io->done < io->len) {
+          uint64_t eof = io->offset + io->done;
+          uint64_t cur = st.eof_offset.load(std::memory_order_relaxed);
+          while (eof < cur && !st.eof_offset.compare_exchange_weak(cur, eof)) {
+          }
+        }
       } else if (res == 0) {
         // EOF before the size seen at start: the file shrank. Stop issuing
         // past it; what was read is delivered.
@@ -794,16 +817,21 @@ bool EngineCore::CompleteIo(Io* io, int64_t res, int worker) {
 void EngineCore::FinishReadChunk(Io* io) {
   Op* op = io->op;
   internal::OpState& st = op->state;
-  uint64_t n = io->done;
+  // An O_DIRECT IO may read past the chunk (its length is rounded up).
+  uint64_t n = std::min(io->done, io->credit_bytes);
   uint32_t crc = n != 0 ? Crc32c(io->buf, n) : 0;
   st.chunk_crcs[io->index] = {crc, n};
   st.bytes_done.fetch_add(n, std::memory_order_relaxed);
-  uint64_t release = io->len - n;
+  uint64_t release = io->credit_bytes - n;
   bool deliver = op->deliver_data && n != 0 &&
                  st.error.load(std::memory_order_relaxed) == 0 &&
                  !op->cancelled.load(std::memory_order_relaxed);
   if (deliver) {
-    io->data.resize(n);
+    if (io->aligned != nullptr) {
+      io->data.assign(io->buf, n);
+    } else {
+      io->data.resize(n);
+    }
     op->sink->OnReadChunk(*op, io->offset, std::move(io->data), crc);
   } else {
     release += n;

@@ -42,6 +42,8 @@ struct Io {
   uint32_t index = 0;  // chunk index within the op
   char* buf = nullptr;
   std::string data;  // read buffer, handed to the sink
+  // O_DIRECT reads land here instead (aligned), lengths rounded up.
+  std::unique_ptr<char, void (*)(void*)> aligned{nullptr, free};
   // The io_uring backend's list of IOs in the kernel, for cancellation.
   Io* prev_in_flight = nullptr;
   Io* next_in_flight = nullptr;

@@ -631,6 +631,34 @@ TEST_P(EngineTest, CancelledCopyReportsPartialBytes) {
   EXPECT_EQ(credit.in_use(), 0u);
 }
 
+TEST_P(EngineTest, DirectReadsBypassTheCache) {
+  EngineOptions opts;
+  opts.chunk_bytes = 64 << 10;
+  MakeEngine(opts);
+  std::string data = RandomBytes((1 << 20) + 1000, 15);  // unaligned size
+  WriteAll(dir_ / "f", data);
+  auto whole = ReadOp("f");
+  whole->direct = true;
+  auto part = ReadOp("f", 8192, 5000);
+  part->direct = true;
+  auto misaligned = ReadOp("f", 100, 10);
+  misaligned->direct = true;
+  engine_->Submit(whole.get());
+  engine_->Submit(part.get());
+  engine_->Submit(misaligned.get());
+  ASSERT_TRUE(sink_.Wait(3));
+  if (whole->result == -EINVAL) {
+    GTEST_SKIP() << "this filesystem refuses O_DIRECT (tmpfs?)";
+  }
+  ASSERT_EQ(whole->result, 0);
+  EXPECT_EQ(sink_.Assemble(whole.get()), data);
+  EXPECT_EQ(whole->crc32c, Crc32c(data));
+  ASSERT_EQ(part->result, 0);
+  EXPECT_EQ(sink_.Assemble(part.get()), data.substr(8192, 5000));
+  EXPECT_EQ(misaligned->result, -EINVAL);
+  EXPECT_EQ(credit_.in_use(), 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Backends, EngineTest,
     ::testing::Values(Backend{"uring", EngineKind::kUring},
