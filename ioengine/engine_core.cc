@@ -738,47 +738,42 @@ void EngineCore::IssueIo(Op* op, Io::Kind kind, int fd, int worker) {
   Push(worker, &io->task);
 }
 
+namespace {
+
+// Accounts for one transfer of a read (plain or a copy's): returns true
+// when the IO must go again for the rest (a short read). A read that ends
+// early (0 bytes, or any short O_DIRECT read: the rest cannot be read at an
+// unaligned offset) means the file shrank after it was sized: nothing is
+// issued past that point, and what was read counts.
+bool ReadProgress(Io* io, int64_t res, bool direct) {
+  internal::OpState& st = io->op->state;
+  if (res < 0) {
+    RecordError(st, static_cast<int>(res));
+    return false;
+  }
+  io->done += static_cast<uint64_t>(res);
+  if (io->done >= io->len) return false;
+  if (res > 0 && !direct) return true;
+  uint64_t eof = io->offset + io->done;
+  uint64_t cur = st.eof_offset.load(std::memory_order_relaxed);
+  while (eof < cur && !st.eof_offset.compare_exchange_weak(cur, eof)) {
+  }
+  return false;
+}
+
+}  // namespace
+
 bool EngineCore::CompleteIo(Io* io, int64_t res, int worker) {
   if (res == -EINTR || res == -EAGAIN) return true;
   Op* op = io->op;
   internal::OpState& st = op->state;
   switch (io->kind) {
     case Io::Kind::kRead:
-      if (res > 0) {
-        io->done += static_cast<uint64_t>(res);
-        // Short read: the rest. With O_DIRECT a short read is the end of
-        // the file (the rest could not be read at an unaligned offset).
-        if (io->done < io->len && !op->direct) return true;
-        if (io->done < io->len) {
-          uint64_t eof = io->offset + io->done;
-          uint64_t cur = st.eof_offset.load(std::memory_order_relaxed);
-          while (eof < cur && !st.eof_offset.compare_exchange_weak(cur, eof)) {
-          }
-        }
-      } else if (res == 0) {
-        // EOF before the size seen at start: the file shrank. Stop issuing
-        // past it; what was read is delivered.
-        uint64_t eof = io->offset + io->done;
-        uint64_t cur = st.eof_offset.load(std::memory_order_relaxed);
-        while (eof < cur && !st.eof_offset.compare_exchange_weak(cur, eof)) {
-        }
-      } else {
-        RecordError(st, static_cast<int>(res));
-      }
+      if (ReadProgress(io, res, op->direct)) return true;
       FinishReadChunk(io);
       break;
     case Io::Kind::kCopyRead:
-      if (res > 0) {
-        io->done += static_cast<uint64_t>(res);
-        if (io->done < io->len) return true;
-      } else if (res == 0) {
-        uint64_t eof = io->offset + io->done;
-        uint64_t cur = st.eof_offset.load(std::memory_order_relaxed);
-        while (eof < cur && !st.eof_offset.compare_exchange_weak(cur, eof)) {
-        }
-      } else {
-        RecordError(st, static_cast<int>(res));
-      }
+      if (ReadProgress(io, res, /*direct=*/false)) return true;
       if (st.error.load(std::memory_order_relaxed) == 0 && io->done != 0) {
         // The bytes are in hand: the same Io now writes them out.
         st.chunk_crcs[io->index] = {Crc32c(io->buf, io->done), io->done};

@@ -49,9 +49,16 @@ struct Io {
   Io* next_in_flight = nullptr;
 
   static constexpr uint64_t kAtEnd = UINT64_MAX;
+  // One system call transfers at most this much; the rest is a short
+  // transfer, resubmitted. Keeps lengths inside an SQE's 32-bit field.
+  static constexpr uint64_t kMaxTransfer = 1u << 30;
   // Where the next transfer of this IO starts.
   char* cursor() const { return buf + done; }
   uint64_t remaining() const { return len - done; }
+  // Bytes the next system call asks for.
+  uint64_t next_transfer() const {
+    return remaining() < kMaxTransfer ? remaining() : kMaxTransfer;
+  }
   int64_t file_offset() const {
     return offset == kAtEnd ? -1 : static_cast<int64_t>(offset + done);
   }

@@ -14,13 +14,11 @@ using internal::Task;
 
 namespace {
 
-constexpr uint64_t kMaxIoBytes = 1u << 30;
-
 
 // Runs one IO with a blocking system call; returns bytes or -errno, like a
 // CQE's res.
 int64_t RunIo(Io* io) {
-  size_t len = std::min(io->remaining(), kMaxIoBytes);
+  size_t len = io->next_transfer();
   ssize_t r = 0;
   switch (io->kind) {
     case Io::Kind::kRead:

@@ -18,9 +18,6 @@ using internal::Task;
 namespace {
 
 constexpr unsigned kReapBatch = 64;
-// A single SQE transfers at most this much; the remainder is a short
-// transfer, resubmitted. Keeps the length inside the SQE's 32-bit field.
-constexpr uint64_t kMaxIoBytes = 1u << 30;
 
 
 // Returns an SQE, submitting what is queued first if the SQ is full. Null
@@ -35,7 +32,7 @@ io_uring_sqe* GetSqe(io_uring* ring) {
 }
 
 void Prep(io_uring_sqe* sqe, Io* io) {
-  unsigned len = static_cast<unsigned>(std::min(io->remaining(), kMaxIoBytes));
+  unsigned len = static_cast<unsigned>(io->next_transfer());
   switch (io->kind) {
     case Io::Kind::kRead:
     case Io::Kind::kCopyRead:
