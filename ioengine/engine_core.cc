@@ -160,32 +160,18 @@ Inbox::Inbox() : event_fd_(eventfd(0, EFD_CLOEXEC)) {
 Inbox::~Inbox() { close(event_fd_); }
 
 void Inbox::Push(Task* t) {
-  Task* head = head_.load(std::memory_order_relaxed);
-  do {
-    t->next = head;
-  } while (!head_.compare_exchange_weak(head, t, std::memory_order_seq_cst,
-                                        std::memory_order_relaxed));
+  tasks_.Push(t);
   if (sleeping_.load(std::memory_order_seq_cst) &&
       sleeping_.exchange(false, std::memory_order_seq_cst)) {
     Wake();
   }
 }
 
-Task* Inbox::TakeAll() {
-  Task* t = head_.exchange(nullptr, std::memory_order_acquire);
-  Task* fifo = nullptr;
-  while (t != nullptr) {  // the stack holds newest first
-    Task* next = t->next;
-    t->next = fifo;
-    fifo = t;
-    t = next;
-  }
-  return fifo;
-}
+Task* Inbox::TakeAll() { return tasks_.TakeAll(); }
 
 bool Inbox::PrepareSleep() {
   sleeping_.store(true, std::memory_order_seq_cst);
-  if (head_.load(std::memory_order_seq_cst) != nullptr) {
+  if (!tasks_.empty()) {
     sleeping_.store(false, std::memory_order_relaxed);
     return false;
   }

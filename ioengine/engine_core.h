@@ -14,6 +14,7 @@
 
 #include "ioengine/engine.h"
 #include "ioengine/fd_cache.h"
+#include "ioengine/mpsc_stack.h"
 
 namespace overlapd::io {
 
@@ -89,10 +90,10 @@ class TaskList {
   Task* tail_ = nullptr;
 };
 
-// A worker's multi-producer, single-consumer queue: a lock-free intrusive
-// stack that the owner takes whole and reverses, plus an eventfd to wake the
-// owner. Producers write the eventfd only when the owner said it is about to
-// sleep (a Dekker handshake on `sleeping_` and `head_`, both seq_cst), so a
+// A worker's multi-producer, single-consumer queue: an MpscStack the owner
+// takes whole, plus an eventfd to wake the owner. Producers write the
+// eventfd only when the owner said it is about to sleep (a Dekker handshake
+// on `sleeping_` and the stack's head, both seq_cst), so a
 // busy worker costs producers no system call. The queue is bounded by its
 // producers: every entry is an op or chunk whose memory its owner holds, and
 // streams and jobs cap those with their credits.
@@ -114,7 +115,7 @@ class Inbox {
   int event_fd() const { return event_fd_; }
 
  private:
-  std::atomic<Task*> head_{nullptr};
+  MpscStack<Task> tasks_;
   std::atomic<bool> sleeping_{false};
   int event_fd_;
 };

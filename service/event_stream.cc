@@ -158,24 +158,11 @@ void EventStream::OnComplete(io::Op& op) {
   Unref();  // the last act: may delete this
 }
 
-void EventStream::Push(EventNode* node) {
-  EventNode* head = head_.load(std::memory_order_relaxed);
-  do {
-    node->next = head;
-  } while (!head_.compare_exchange_weak(head, node, std::memory_order_seq_cst,
-                                        std::memory_order_relaxed));
-}
+void EventStream::Push(EventNode* node) { pushed_.Push(node); }
 
 void EventStream::TakeList() {
-  EventNode* n = head_.exchange(nullptr, std::memory_order_acquire);
-  EventNode* fifo = nullptr;
-  EventNode* last = n;
-  while (n != nullptr) {  // the stack holds newest first
-    EventNode* next = n->next;
-    n->next = fifo;
-    fifo = n;
-    n = next;
-  }
+  EventNode* last = nullptr;
+  EventNode* fifo = pushed_.TakeAll(&last);
   if (fifo == nullptr) return;
   if (backlog_tail_ == nullptr) {
     backlog_head_ = fifo;
@@ -196,7 +183,7 @@ void EventStream::DropBacklog() {
 }
 
 bool EventStream::HasWork() const {
-  if (head_.load(std::memory_order_seq_cst) != nullptr) return true;
+  if (!pushed_.empty()) return true;
   bool idle = ops_live_.load(std::memory_order_acquire) == 0;
   return idle && (input_closed_.load(std::memory_order_acquire) ||
                   aborted_.load(std::memory_order_acquire));

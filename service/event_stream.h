@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "ioengine/engine.h"
+#include "ioengine/mpsc_stack.h"
 #include "overlapd/v1/overlapd.pb.h"
 #include "service/batch_run.h"
 #include "service/config.h"
@@ -124,7 +125,7 @@ class EventStream : public io::OpSink, public Drainable {
 
   const StreamRpc rpc_;
   io::ReadCredit read_credit_;
-  std::atomic<EventNode*> head_{nullptr};
+  MpscStack<EventNode> pushed_;  // from any thread, to the writer
   std::atomic<bool> writing_{false};
   std::atomic<int64_t> ops_live_{0};     // ops the engine still holds
   std::atomic<int64_t> ops_unsent_{0};   // ops whose completion is unwritten
