@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <limits>
+#include <optional>
 #include <random>
 #include <utility>
 
@@ -15,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "clients/cpp/client_internal.h"
 #include "clients/cpp/status_macros.h"
 
@@ -97,10 +100,19 @@ uint64_t RandomU64() {
   return (static_cast<uint64_t>(rd()) << 32) ^ rd();
 }
 
-absl::Status AtomicUnsupported(const absl::Status& server, absl::string_view note) {
+// `what`: the missing piece, "REPLACE_ATOMIC" (small files) or "Rename"
+// (files larger than one Write op).
+absl::Status AtomicUnsupported(absl::string_view what,
+                               const absl::Status& server,
+                               absl::string_view note) {
   return absl::UnimplementedError(
-      absl::StrCat("put --atomic: server does not support REPLACE_ATOMIC yet (",
+      absl::StrCat("put --atomic: server does not support ", what, " yet (",
                    server.message(), ")", note));
+}
+
+bool IsTerminal(v1::JobState state) {
+  return state == v1::SUCCEEDED || state == v1::FAILED ||
+         state == v1::CANCELLED;
 }
 
 bool IsFailure(const v1::Event& event) {
@@ -228,13 +240,15 @@ class ChunkUploader {
       stream_->WritesDone();
       while (stream_->Read(&events_)) {
       }
-      return FromGrpcStatus(stream_->Finish());
+      return FromGrpcStatus(stream_->Finish(), "Session");
     }
     if (!stream_ended_) context_.TryCancel();
     while (stream_->Read(&events_)) {
     }
     const grpc::Status final_status = stream_->Finish();
-    if (stream_ended_ && !final_status.ok()) return FromGrpcStatus(final_status);
+    if (stream_ended_ && !final_status.ok()) {
+      return FromGrpcStatus(final_status, "Session");
+    }
     return status;
   }
 
@@ -277,7 +291,8 @@ absl::StatusOr<v1::Capabilities> Client::Capabilities() {
   grpc::ClientContext context;
   v1::Capabilities caps;
   OVERLAP_RETURN_IF_ERROR(FromGrpcStatus(
-      stub_->GetCapabilities(&context, v1::GetCapabilitiesRequest(), &caps)));
+      stub_->GetCapabilities(&context, v1::GetCapabilitiesRequest(), &caps),
+      "GetCapabilities"));
   return caps;
 }
 
@@ -323,11 +338,221 @@ absl::Status Client::ExecuteUntil(
     reader->Finish();
     return stopped;
   }
-  OVERLAP_RETURN_IF_ERROR(FromGrpcStatus(reader->Finish()));
+  OVERLAP_RETURN_IF_ERROR(FromGrpcStatus(reader->Finish(), "Execute"));
   if (!batch_complete) {
     return absl::InternalError("Execute stream ended before BATCH_COMPLETE");
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Event> Client::RunSingleOp(v1::Op op,
+                                              v1::EventType expected) {
+  v1::Batch batch;
+  *batch.add_ops() = std::move(op);
+  std::optional<v1::Event> completion;
+  OVERLAP_RETURN_IF_ERROR(ExecuteUntil(batch, [&](v1::Event& event) {
+    if (IsFailure(event)) return EventStatus(event);
+    if (event.type() == expected) completion = std::move(event);
+    return absl::OkStatus();
+  }));
+  if (!completion.has_value()) {
+    return absl::InternalError(absl::StrCat(
+        "batch ended without ", v1::EventType_Name(expected)));
+  }
+  return *std::move(completion);
+}
+
+absl::StatusOr<uint64_t> Client::Copy(const std::string& src,
+                                      const std::string& dst,
+                                      v1::Durability durability) {
+  v1::Op op;
+  v1::Copy* copy = op.mutable_copy();
+  copy->set_src(src);
+  copy->set_dst(dst);
+  copy->set_durability(durability);
+  OVERLAP_ASSIGN_OR_RETURN(v1::Event done,
+                           RunSingleOp(std::move(op), v1::COPY_COMPLETE));
+  return done.bytes();
+}
+
+absl::Status Client::Rename(const std::string& src, const std::string& dst,
+                            bool no_replace) {
+  v1::Op op;
+  v1::Rename* rename = op.mutable_rename();
+  rename->set_src(src);
+  rename->set_dst(dst);
+  rename->set_no_replace(no_replace);
+  return RunSingleOp(std::move(op), v1::RENAME_COMPLETE).status();
+}
+
+absl::Status Client::Delete(const std::string& path, bool directory) {
+  v1::Op op;
+  op.mutable_delete_()->set_path(path);
+  op.mutable_delete_()->set_directory(directory);
+  return RunSingleOp(std::move(op), v1::DELETE_COMPLETE).status();
+}
+
+absl::Status Client::Mkdir(const std::string& path, bool parents) {
+  v1::Op op;
+  op.mutable_mkdir()->set_path(path);
+  op.mutable_mkdir()->set_parents(parents);
+  return RunSingleOp(std::move(op), v1::MKDIR_COMPLETE).status();
+}
+
+absl::StatusOr<v1::Job> Client::Submit(const v1::Batch& batch) {
+  grpc::ClientContext context;
+  v1::Job job;
+  OVERLAP_RETURN_IF_ERROR(
+      FromGrpcStatus(stub_->Submit(&context, batch, &job), "Submit"));
+  return job;
+}
+
+absl::StatusOr<v1::Job> Client::GetJob(uint64_t id) {
+  grpc::ClientContext context;
+  v1::GetJobRequest request;
+  request.set_id(id);
+  v1::Job job;
+  OVERLAP_RETURN_IF_ERROR(
+      FromGrpcStatus(stub_->GetJob(&context, request, &job), "GetJob"));
+  return job;
+}
+
+absl::StatusOr<v1::Job> Client::CancelJob(uint64_t id) {
+  grpc::ClientContext context;
+  v1::CancelJobRequest request;
+  request.set_id(id);
+  v1::Job job;
+  OVERLAP_RETURN_IF_ERROR(
+      FromGrpcStatus(stub_->CancelJob(&context, request, &job), "CancelJob"));
+  return job;
+}
+
+absl::StatusOr<v1::ListJobsResponse> Client::ListJobs(
+    uint32_t page_size, const std::string& page_token) {
+  grpc::ClientContext context;
+  v1::ListJobsRequest request;
+  request.set_page_size(page_size);
+  request.set_page_token(page_token);
+  v1::ListJobsResponse response;
+  OVERLAP_RETURN_IF_ERROR(
+      FromGrpcStatus(stub_->ListJobs(&context, request, &response), "ListJobs"));
+  return response;
+}
+
+absl::StatusOr<std::vector<v1::Job>> Client::ListAllJobs(size_t max_jobs) {
+  std::vector<v1::Job> jobs;
+  std::string token;
+  for (;;) {
+    // Ask for no more than is still wanted; 0 lets the server choose.
+    uint32_t page_size = 0;
+    if (max_jobs != 0) {
+      page_size = static_cast<uint32_t>(std::min<size_t>(
+          max_jobs - jobs.size(), std::numeric_limits<uint32_t>::max()));
+    }
+    OVERLAP_ASSIGN_OR_RETURN(v1::ListJobsResponse page,
+                             ListJobs(page_size, token));
+    for (v1::Job& job : *page.mutable_jobs()) {
+      if (max_jobs != 0 && jobs.size() == max_jobs) break;
+      jobs.push_back(std::move(job));
+    }
+    if (page.next_page_token().empty() ||
+        (max_jobs != 0 && jobs.size() >= max_jobs)) {
+      break;
+    }
+    // A server that hands back the same token, or an empty page with a
+    // token, would keep this loop going forever.
+    if (page.next_page_token() == token || page.jobs_size() == 0) {
+      return absl::InternalError(
+          "ListJobs: server returned a page token that makes no progress");
+    }
+    token = page.next_page_token();
+  }
+  return jobs;
+}
+
+absl::StatusOr<v1::Job> Client::WaitJob(uint64_t id,
+                                        absl::Duration poll_interval,
+                                        absl::Duration timeout,
+                                        const JobFn& on_poll) {
+  const absl::Time deadline = timeout == absl::InfiniteDuration()
+                                  ? absl::InfiniteFuture()
+                                  : absl::Now() + timeout;
+  for (;;) {
+    OVERLAP_ASSIGN_OR_RETURN(v1::Job job, GetJob(id));
+    if (on_poll) on_poll(job);
+    if (IsTerminal(job.state())) return job;
+    const absl::Time now = absl::Now();
+    if (now >= deadline) {
+      return absl::DeadlineExceededError(absl::StrFormat(
+          "job %d still %s after %s (%d of %d ops done)", id,
+          v1::JobState_Name(job.state()), absl::FormatDuration(timeout),
+          job.ops_done(), job.ops_total()));
+    }
+    // Sleep to the next poll, but poll once more right at the deadline. A
+    // zero interval still yields 1 ms, so a caller cannot spin the server.
+    absl::SleepFor(std::min(std::max(poll_interval, absl::Milliseconds(1)),
+                            deadline - now));
+  }
+}
+
+void SubscribeStop::Stop() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stopped_ = true;
+  // Safe from any thread: TryCancel only flags the call (gRPC takes its own
+  // lock), and context_ is cleared under mu_ before the context dies.
+  if (context_ != nullptr) context_->TryCancel();
+}
+
+bool SubscribeStop::stopped() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopped_;
+}
+
+bool SubscribeStop::Attach(grpc::ClientContext* context) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopped_) return false;
+  context_ = context;
+  return true;
+}
+
+bool SubscribeStop::Detach() {
+  std::lock_guard<std::mutex> lock(mu_);
+  context_ = nullptr;
+  return stopped_;
+}
+
+// Reads the stream until it ends, the callback declines more, or `stop`
+// fires. Both ways of stopping cancel the call; the server then sees a
+// cancelled stream (no error on its side) and Finish() returns CANCELLED,
+// which here means "stopped as asked", so it is OK.
+absl::Status Client::Subscribe(const v1::SubscribeRequest& request,
+                               const SubscribeFn& on_event,
+                               SubscribeStop* stop) {
+  grpc::ClientContext context;
+  // Attached before the call starts: a Stop() in between cancels it as soon
+  // as it starts (TryCancel before the call is remembered by gRPC).
+  if (stop != nullptr && !stop->Attach(&context)) return absl::OkStatus();
+  std::unique_ptr<grpc::ClientReader<v1::EventBatch>> reader =
+      stub_->Subscribe(&context, request);
+  v1::EventBatch events;
+  bool want_more = true;
+  while (want_more && reader->Read(&events)) {
+    for (const v1::Event& event : events.events()) {
+      if (!on_event(event)) {
+        want_more = false;
+        break;
+      }
+    }
+  }
+  if (!want_more) {
+    context.TryCancel();
+    while (reader->Read(&events)) {
+    }
+  }
+  const grpc::Status status = reader->Finish();
+  const bool stopped = stop != nullptr && stop->Detach();
+  if (!want_more || stopped) return absl::OkStatus();
+  return FromGrpcStatus(status, "Subscribe");
 }
 
 absl::StatusOr<std::vector<absl::StatusOr<v1::FileInfo>>> Client::Stat(
@@ -538,7 +763,10 @@ absl::StatusOr<uint64_t> Client::PutFile(const std::string& local_path,
   const uint32_t inflight =
       internal::EffectiveInflight(options.inflight, caps.get());
 
-  if (options.atomic && size <= chunk) {
+  // One REPLACE_ATOMIC op when the file fits in one Write op; the temp file
+  // and rename otherwise (see PutFile).
+  if (options.atomic &&
+      size <= internal::SingleWriteOpBytes(caps.get(), chunk)) {
     OVERLAP_RETURN_IF_ERROR(
         PutSmallAtomic(fd.get(), size, remote_path, options.durable));
     if (progress) progress(size, size);
@@ -587,7 +815,7 @@ absl::Status Client::PutSmallAtomic(int fd, uint64_t size,
   // The server may refuse the mode while validating the batch (call status)
   // or when running the op (OP_FAILED); both mean the same to the user.
   if (status.code() == absl::StatusCode::kUnimplemented) {
-    return AtomicUnsupported(status, "");
+    return AtomicUnsupported("REPLACE_ATOMIC", status, "");
   }
   OVERLAP_RETURN_IF_ERROR(status);
   if (!written) return absl::InternalError("atomic write ended without WRITE_COMPLETE");
@@ -634,7 +862,7 @@ absl::Status Client::PutLargeAtomic(int fd, uint64_t size,
   if (status.code() == absl::StatusCode::kUnimplemented && !renamed) {
     // Leave the temp file: deleting anything on a server that half-supports
     // this path is riskier than a stray hidden file.
-    return AtomicUnsupported(status,
+    return AtomicUnsupported("Rename", status,
                              absl::StrCat("; the data was left in ", temp));
   }
   if (!status.ok() && !renamed) remove_temp();

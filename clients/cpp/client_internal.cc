@@ -26,6 +26,17 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
                       status.error_message());
 }
 
+absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view rpc) {
+  absl::Status converted = FromGrpcStatus(status);
+  if (converted.ok() || !converted.message().empty()) return converted;
+  if (converted.code() == absl::StatusCode::kUnimplemented) {
+    return absl::UnimplementedError(
+        absl::StrCat("the server does not implement ", rpc));
+  }
+  return absl::Status(converted.code(),
+                      absl::StrCat(rpc, " failed with no message from the server"));
+}
+
 absl::Status EventStatus(const v1::Event& event) {
   absl::StatusCode code = CodeFromInt(event.error().code());
   std::string message = event.error().message();
@@ -65,6 +76,11 @@ uint64_t EffectiveChunkBytes(uint64_t requested, const v1::Capabilities* caps) {
     }
   }
   return std::max<uint64_t>(chunk, 1);
+}
+
+uint64_t SingleWriteOpBytes(const v1::Capabilities* caps, uint64_t fallback) {
+  if (caps == nullptr || caps->max_op_bytes() == 0) return fallback;
+  return EffectiveChunkBytes(caps->max_op_bytes(), caps);
 }
 
 uint32_t EffectiveInflight(uint32_t requested, const v1::Capabilities* caps) {

@@ -40,6 +40,11 @@ inline uint32_t Crc32c(absl::string_view data) {
 // codes of both are google.rpc.Code).
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
+// The same, for a failed call of the RPC `rpc`: an empty message (gRPC sends
+// none for an unimplemented method or a refused connection) becomes one that
+// names the RPC, e.g. UNIMPLEMENTED "the server does not implement Submit".
+absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view rpc);
+
 // A canonical code carried as an int (Error.code) -> absl::StatusCode;
 // anything outside google.rpc.Code is UNKNOWN.
 absl::StatusCode CodeFromInt(int code);
@@ -64,6 +69,11 @@ struct PutPlan {
 // max_op_bytes and max_message_bytes (less kMessageOverheadBytes) when `caps`
 // is given, and by the client's own message limit.
 uint64_t EffectiveChunkBytes(uint64_t requested, const v1::Capabilities* caps);
+
+// The largest file PutFile --atomic sends as one WRITE_MODE_REPLACE_ATOMIC
+// op: the server's max_op_bytes capped like a chunk (message limits), or
+// `fallback` (the upload chunk size) when the server reports no max_op_bytes.
+uint64_t SingleWriteOpBytes(const v1::Capabilities* caps, uint64_t fallback);
 
 // The number of unacknowledged batches to allow: `requested` (0 = 8) capped
 // by the server's max_inflight_ops_per_stream when known; at least 1.

@@ -5,8 +5,12 @@
 // Exit status: 0 on success, 1 when the command failed (each failure is one
 // stderr line "overlap: <CODE_NAME>: <message>"), 2 on a usage error.
 // Results go to stdout: plain columns, or with --json one JSON object per
-// line per result or event. Progress of put/get goes to stderr, only when
-// stderr is a terminal.
+// line per result or event (conventions in cli_common.h). Progress of
+// put/get goes to stderr, only when stderr is a terminal.
+//
+// File commands (put, get, cat, stat, ls, read, caps, cp, mv, rm, mkdir) live
+// here; the job and event commands (backup, submit, jobs, job, cancel, watch)
+// in commands_jobs.cc.
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,8 +18,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,79 +29,34 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
-#include "absl/strings/cord.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "clients/cpp/cli_common.h"
 #include "clients/cpp/client.h"
 #include "clients/cpp/client_internal.h"
+#include "clients/cpp/commands_jobs.h"
 #include "clients/cpp/status_macros.h"
 
 namespace overlapd {
 namespace {
 
 using nlohmann::json;
-
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
-
-// Marks a status whose failures were already printed (stat and read report
-// each failed path as it comes), so main only sets the exit code.
-constexpr char kReportedUrl[] = "overlap/reported";
-
-absl::Status Reported(absl::Status status) {
-  status.SetPayload(kReportedUrl, absl::Cord("1"));
-  return status;
-}
-
-void PrintError(const absl::Status& status) {
-  std::fflush(stdout);  // keep stdout results before the error in a shared tty
-  std::fprintf(stderr, "overlap: %s: %s\n",
-               absl::StatusCodeToString(status.code()).c_str(),
-               std::string(status.message()).c_str());
-}
-
-void PrintJson(const json& object) { std::cout << object.dump() << '\n'; }
-
-json ErrorJson(const absl::Status& status) {
-  return {{"code", absl::StatusCodeToString(status.code())},
-          {"message", std::string(status.message())}};
-}
-
-const char* FileTypeName(v1::FileType type) {
-  switch (type) {
-    case v1::FILE_TYPE_REGULAR: return "file";
-    case v1::FILE_TYPE_DIRECTORY: return "dir";
-    case v1::FILE_TYPE_SYMLINK: return "symlink";
-    case v1::FILE_TYPE_OTHER: return "other";
-    default: return "unknown";
-  }
-}
-
-std::string FormatMtime(int64_t mtime_ns) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixNanos(mtime_ns),
-                          absl::UTCTimeZone());
-}
-
-json FileInfoJson(const v1::FileInfo& info) {
-  return {{"name", info.name()},
-          {"type", FileTypeName(info.type())},
-          {"size", info.size()},
-          {"mode", absl::StrFormat("%04o", info.mode())},
-          {"mtime_ns", info.mtime_ns()},
-          {"mtime", FormatMtime(info.mtime_ns())}};
-}
-
-std::string HumanBytes(uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes);
-  int unit = 0;
-  while (value >= 1024 && unit < 4) {
-    value /= 1024;
-    ++unit;
-  }
-  return unit == 0 ? absl::StrFormat("%d B", bytes)
-                   : absl::StrFormat("%.1f %s", value, kUnits[unit]);
-}
+using cli::AddCommand;
+using cli::ErrorJson;
+using cli::EventJson;
+using cli::FileInfoJson;
+using cli::FileTypeName;
+using cli::FormatTimeNs;
+using cli::GlobalOptions;
+using cli::HumanBytes;
+using cli::IsReported;
+using cli::JobCommands;
+using cli::kExitFailure;
+using cli::kExitUsage;
+using cli::LatencyMicros;
+using cli::PrintError;
+using cli::PrintJson;
+using cli::Reported;
 
 // Progress line on stderr for put/get, redrawn at most ten times a second;
 // silent unless stderr is a terminal (scripts and logs get no \r noise).
@@ -144,19 +105,26 @@ class TtyProgress {
 // Commands. Each returns the status main reports.
 // ---------------------------------------------------------------------------
 
-struct Options {
-  std::string server;
-  bool json = false;
+// The flags of the commands in this file; GlobalOptions holds --server and
+// --json, and commands_jobs.cc keeps its own.
+struct Options : GlobalOptions {
   // put / get
   std::string local;
   std::string remote;
   bool durable = false;
   bool atomic = false;
-  // cat / stat / read / ls
+  // cat / stat / read / ls / rm / mkdir
   std::vector<std::string> paths;
   std::string dir = ".";
   uint64_t offset = 0;
   uint64_t length = 0;
+  // cp / mv
+  std::string src;
+  std::string dst;
+  bool no_replace = false;
+  // rm / mkdir
+  bool directory = false;
+  bool parents = false;
 };
 
 absl::Status RunPut(Client& client, const Options& opt) {
@@ -225,7 +193,7 @@ absl::Status RunStat(Client& client, const Options& opt) {
     } else {
       std::cout << absl::StrFormat("%s %s %d %04o %s\n", opt.paths[i],
                                    FileTypeName(info.type()), info.size(),
-                                   info.mode(), FormatMtime(info.mtime_ns()));
+                                   info.mode(), FormatTimeNs(info.mtime_ns()));
     }
   }
   return first_error.ok() ? first_error : Reported(first_error);
@@ -239,7 +207,7 @@ absl::Status RunList(Client& client, const Options& opt) {
       PrintJson(FileInfoJson(entry));
     } else {
       std::cout << absl::StrFormat("%-7s %12d %s %s\n", FileTypeName(entry.type()),
-                                   entry.size(), FormatMtime(entry.mtime_ns()),
+                                   entry.size(), FormatTimeNs(entry.mtime_ns()),
                                    entry.name());
     }
   }
@@ -266,16 +234,10 @@ absl::Status RunRead(Client& client, const Options& opt) {
       event_status = absl::DataLossError(absl::StrFormat(
           "%s: chunk at offset %d: crc32c mismatch", event.path(), event.offset()));
     }
-    const uint64_t latency_us =
-        (event.timing().queued_ns() + event.timing().service_ns()) / 1000;
+    const uint64_t latency_us = LatencyMicros(event);
     const std::string type = v1::EventType_Name(event.type());
     if (opt.json) {
-      json object = {{"tag", event.tag()},       {"type", type},
-                     {"path", event.path()},     {"offset", event.offset()},
-                     {"bytes", event.bytes()},   {"crc32c", absl::StrFormat("%08x", event.crc32c())},
-                     {"latency_us", latency_us}};
-      if (!event_status.ok()) object["error"] = ErrorJson(event_status);
-      PrintJson(object);
+      PrintJson(EventJson(event, event_status));
     } else {
       std::cout << absl::StrFormat(
           "%d %s %s %d %d %08x %d\n", event.tag(), type,
@@ -288,6 +250,63 @@ absl::Status RunRead(Client& client, const Options& opt) {
     }
   }));
   return first_error.ok() ? first_error : Reported(first_error);
+}
+
+absl::Status RunCopy(Client& client, const Options& opt) {
+  OVERLAP_ASSIGN_OR_RETURN(
+      const uint64_t bytes,
+      client.Copy(opt.src, opt.dst,
+                  opt.durable ? v1::DURABILITY_FULL : v1::DURABILITY_NONE));
+  if (opt.json) {
+    PrintJson({{"command", "cp"}, {"src", opt.src}, {"dst", opt.dst},
+               {"bytes", bytes}, {"durable", opt.durable}});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunMove(Client& client, const Options& opt) {
+  OVERLAP_RETURN_IF_ERROR(client.Rename(opt.src, opt.dst, opt.no_replace));
+  if (opt.json) {
+    PrintJson({{"command", "mv"}, {"src", opt.src}, {"dst", opt.dst}});
+  }
+  return absl::OkStatus();
+}
+
+// rm and mkdir: one op per path, in order; a failed path is reported at once
+// and the others still run, like rm(1) and mkdir(1).
+absl::Status ForEachPath(
+    const Options& opt, const char* command,
+    const std::function<absl::Status(const std::string&)>& run) {
+  absl::Status first_error;
+  for (const std::string& path : opt.paths) {
+    const absl::Status status = run(path);
+    if (!status.ok()) {
+      if (opt.json) PrintJson({{"path", path}, {"error", ErrorJson(status)}});
+      PrintError(status);
+      first_error.Update(status);
+      // Every path would fail the same way on these; stop repeating it.
+      if (status.code() == absl::StatusCode::kUnavailable ||
+          status.code() == absl::StatusCode::kUnimplemented ||
+          status.code() == absl::StatusCode::kUnauthenticated) {
+        break;
+      }
+    } else if (opt.json) {
+      PrintJson({{"command", command}, {"path", path}});
+    }
+  }
+  return first_error.ok() ? first_error : Reported(first_error);
+}
+
+absl::Status RunRemove(Client& client, const Options& opt) {
+  return ForEachPath(opt, "rm", [&](const std::string& path) {
+    return client.Delete(path, opt.directory);
+  });
+}
+
+absl::Status RunMkdir(Client& client, const Options& opt) {
+  return ForEachPath(opt, "mkdir", [&](const std::string& path) {
+    return client.Mkdir(path, opt.parents);
+  });
 }
 
 absl::Status RunCaps(Client& client, const Options& opt) {
@@ -361,7 +380,9 @@ int Main(int argc, char** argv) {
                 "stable storage (fsync)");
   put->add_flag("--atomic", opt.atomic,
                 "Replace the remote file atomically: readers see the old or "
-                "the new content, never a mix");
+                "the new content, never a mix (one REPLACE_ATOMIC write up to "
+                "the server's max_op_bytes; larger files: a temporary file "
+                "renamed over REMOTE)");
 
   CLI::App* get = app.add_subcommand("get", "Download a remote file");
   get->add_option("REMOTE", opt.remote, "Remote path to read")->required();
@@ -390,6 +411,51 @@ int Main(int argc, char** argv) {
 
   CLI::App* caps = app.add_subcommand("caps", "Show the server's capabilities");
 
+  CLI::App* cp = AddCommand(
+      app, "cp", "Copy a remote file on the server",
+      "Copies SRC to DST on the server (the bytes never cross the network);\n"
+      "DST is created or truncated. Prints nothing; --json: one object with\n"
+      "src, dst, bytes, durable.");
+  cp->add_option("SRC", opt.src, "Remote file to copy")->required();
+  cp->add_option("DST", opt.dst, "Remote file to create or overwrite")
+      ->required();
+  cp->add_flag("--durable", opt.durable,
+               "Return only once the copy and its directory entry are on "
+               "stable storage (fsync)");
+
+  CLI::App* mv = AddCommand(
+      app, "mv", "Rename a remote file or directory",
+      "Renames SRC to DST atomically (rename(2)), replacing an existing DST\n"
+      "file unless -n. Prints nothing; --json: one object with src, dst.");
+  mv->add_option("SRC", opt.src, "Remote path to rename")->required();
+  mv->add_option("DST", opt.dst, "New remote path")->required();
+  mv->add_flag("-n,--no-clobber", opt.no_replace,
+               "Fail with ALREADY_EXISTS instead of replacing DST");
+
+  CLI::App* rm = AddCommand(
+      app, "rm", "Delete remote files or empty directories",
+      "Deletes each PATH in turn; a failed one is reported on stderr and the\n"
+      "rest still run (exit 1 if any failed). Directories need -r/--dir and\n"
+      "must be empty: rm is never recursive. Prints nothing; --json: one\n"
+      "object per path ({\"command\", \"path\"} or {\"path\", \"error\"}).");
+  rm->add_option("PATH", opt.paths, "Remote paths")->required();
+  rm->add_flag("-r,--dir", opt.directory,
+               "PATH is an empty directory (NOT recursive: a non-empty one "
+               "fails with FAILED_PRECONDITION)");
+
+  CLI::App* mkdir = AddCommand(
+      app, "mkdir", "Create remote directories",
+      "Creates each PATH in turn; a failed one is reported on stderr and the\n"
+      "rest still run (exit 1 if any failed). Prints nothing; --json: one\n"
+      "object per path, as for rm.");
+  mkdir->add_option("PATH", opt.paths, "Remote directories")->required();
+  mkdir->add_flag("-p,--parents", opt.parents,
+                  "Create missing parents; an existing directory is not an "
+                  "error");
+
+  // backup, submit, jobs, job, cancel, watch.
+  JobCommands job_commands(app, opt);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -412,10 +478,17 @@ int Main(int argc, char** argv) {
     else if (ls->parsed()) status = RunList(c, opt);
     else if (read->parsed()) status = RunRead(c, opt);
     else if (caps->parsed()) status = RunCaps(c, opt);
+    else if (cp->parsed()) status = RunCopy(c, opt);
+    else if (mv->parsed()) status = RunMove(c, opt);
+    else if (rm->parsed()) status = RunRemove(c, opt);
+    else if (mkdir->parsed()) status = RunMkdir(c, opt);
+    else if (std::optional<absl::Status> job_status = job_commands.Run(c)) {
+      status = *std::move(job_status);
+    }
   }
   std::cout.flush();
   if (status.ok()) return 0;
-  if (!status.GetPayload(kReportedUrl).has_value()) PrintError(status);
+  if (!IsReported(status)) PrintError(status);
   return kExitFailure;
 }
 

@@ -1,0 +1,82 @@
+// Pieces shared by the `overlap` CLI's command files (overlap_main.cc,
+// commands_jobs.cc): global flags, error reporting, and the output formats,
+// so every command prints files, events and jobs the same way. Internal to
+// clients/cpp; not a stable API.
+//
+// Output conventions: plain mode prints space-separated columns, one line per
+// result (a free-text field such as a label or an error message comes last);
+// --json prints one JSON object per line, with the .proto field names in
+// snake_case, enums by name, 64-bit integers as JSON numbers, CRC32C as 8 hex
+// digits, and errors as {"code": "NOT_FOUND", "message": ...}.
+#ifndef OVERLAPD_CLIENTS_CPP_CLI_COMMON_H_
+#define OVERLAPD_CLIENTS_CPP_CLI_COMMON_H_
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "overlapd/v1/overlapd.pb.h"
+
+namespace CLI {
+class App;
+}  // namespace CLI
+
+namespace overlapd {
+namespace cli {
+
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+// Flags every command sees.
+struct GlobalOptions {
+  std::string server;
+  bool json = false;
+};
+
+// Adds a command whose help is a one-line `summary` in 'overlap --help' and
+// `details` (what it prints, how it exits), then the parent's footer, in
+// 'overlap NAME --help'.
+CLI::App* AddCommand(CLI::App& app, const std::string& name,
+                     const std::string& summary, const std::string& details);
+
+// Marks a status whose failures were already printed (stat, read and rm
+// report each failed path as it comes), so main only sets the exit code.
+absl::Status Reported(absl::Status status);
+bool IsReported(const absl::Status& status);
+
+// "overlap: CODE_NAME: message" on stderr, after flushing stdout.
+void PrintError(const absl::Status& status);
+
+// One JSON object on one stdout line.
+void PrintJson(const nlohmann::json& object);
+
+// {"code": "NOT_FOUND", "message": "..."}.
+nlohmann::json ErrorJson(const absl::Status& status);
+
+// "1.5 MiB"; exact "123 B" below 1 KiB.
+std::string HumanBytes(uint64_t bytes);
+
+// Unix nanoseconds as "2024-05-01T12:00:00Z" (UTC, seconds).
+std::string FormatTimeNs(int64_t unix_ns);
+
+// "file", "dir", "symlink", "other", "unknown".
+const char* FileTypeName(v1::FileType type);
+
+nlohmann::json FileInfoJson(const v1::FileInfo& info);
+
+// An event as JSON: seq, job_id, tag, type, op_index, path, offset, bytes,
+// crc32c, latency_us; "error" {code, message, errno} when `status` is not OK
+// (pass internal::EventStatus for OP_FAILED / OP_CANCELLED, or a client-side
+// check such as a CRC mismatch); count, first_seq, last_seq for EVENTS_LOST.
+nlohmann::json EventJson(const v1::Event& event, const absl::Status& status);
+
+// The event's queued + service time in microseconds.
+uint64_t LatencyMicros(const v1::Event& event);
+
+}  // namespace cli
+}  // namespace overlapd
+
+#endif  // OVERLAPD_CLIENTS_CPP_CLI_COMMON_H_
