@@ -214,6 +214,12 @@ struct Op {
   uint64_t queued_ns = 0;         // accepted -> started
   uint64_t service_ns = 0;        // started -> completed
 
+  // Bytes read, written or copied so far, while the op runs: for progress
+  // reports. Thread-safe; valid between Submit and OnComplete.
+  uint64_t progress_bytes() const {
+    return state.bytes_done.load(std::memory_order_relaxed);
+  }
+
   // Set by Engine::Cancel.
   std::atomic<bool> cancelled{false};
   internal::OpState state;

@@ -42,6 +42,16 @@ void BatchRun::Cancel(io::Engine* engine) {
   for (uint32_t i = 0; i < size_; ++i) engine->Cancel(&ops_[i].op);
 }
 
+void BatchRun::LiveProgress(uint64_t* read, uint64_t* written) const {
+  for (uint32_t i = 0; i < size_; ++i) {
+    const OpRun& run = ops_[i];
+    if (run.done.load(std::memory_order_acquire)) continue;
+    uint64_t n = run.op.progress_bytes();
+    if (run.op.type == io::OpType::kRead || run.op.type == io::OpType::kCopy) *read += n;
+    if (run.op.type == io::OpType::kWrite || run.op.type == io::OpType::kCopy) *written += n;
+  }
+}
+
 void FillOpIdentity(const OpRun& run, v1::Event* event) {
   event->set_job_id(run.batch->id());
   event->set_tag(run.tag);

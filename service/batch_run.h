@@ -23,6 +23,9 @@ struct OpRun {
   BatchRun* batch = nullptr;
   uint32_t index = 0;
   uint64_t tag = 0;
+  // Set by the owner when the op's completion is counted; until then its
+  // progress_bytes() are live progress.
+  std::atomic<bool> done{false};
 };
 
 // Owns the engine ops of a validated batch. Each op reports to `sink`;
@@ -47,6 +50,9 @@ class BatchRun {
   bool OpFinished() {
     return remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1;
   }
+
+  // Bytes done so far by the ops not yet counted as done.
+  void LiveProgress(uint64_t* read, uint64_t* written) const;
 
   uint64_t id() const { return id_; }
   uint64_t tag() const { return tag_; }

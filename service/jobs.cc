@@ -37,6 +37,9 @@ void Job::OnReadChunk(io::Op& op, uint64_t offset, std::string data,
 
 void Job::OnComplete(io::Op& op) {
   OpRun& run = RunOf(op);
+  // From here its bytes are counted below, not as live progress (a
+  // snapshot in between may briefly miss them, never count them twice).
+  run.done.store(true, std::memory_order_release);
   v1::Event event;
   FillOpIdentity(run, &event);
   FillCompletion(op, &event);
@@ -103,8 +106,10 @@ v1::Job Job::Snapshot() const {
   j.set_ops_done(ops_done_.load());
   j.set_ops_failed(ops_failed_.load());
   j.set_ops_cancelled(ops_cancelled_.load());
-  j.set_bytes_read(bytes_read_.load());
-  j.set_bytes_written(bytes_written_.load());
+  uint64_t read = bytes_read_.load(), written = bytes_written_.load();
+  if (run_ != nullptr) run_->LiveProgress(&read, &written);
+  j.set_bytes_read(read);
+  j.set_bytes_written(written);
   j.set_created_ns(created_ns_);
   j.set_started_ns(started_ns_.load());
   j.set_finished_ns(finished_ns_.load());
@@ -138,7 +143,11 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::Batch& batch) {
     ++running_;
     UpdateGauges();
   }
-  v1::Job snapshot = job->Snapshot();
+  v1::Job snapshot;
+  {
+    std::lock_guard<std::mutex> lock(mu_);  // Snapshot reads run_
+    snapshot = job->Snapshot();
+  }
   // Started outside the lock: a fast job may finish (and take mu_) inside.
   // The BatchRun stays alive until then: only JobFinished frees it.
   job->run_->Start(ctx_.engine);

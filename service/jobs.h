@@ -33,6 +33,8 @@ class Job final : public io::OpSink {
                    uint32_t crc32c) override;
   void OnComplete(io::Op& op) override;
 
+  // The job now, live progress of running ops included. Call under the
+  // manager's lock (run_ may be freed by the last op otherwise).
   v1::Job Snapshot() const;
   uint64_t id() const { return id_; }
   bool finished() const { return state_.load() >= v1::SUCCEEDED; }
