@@ -72,4 +72,14 @@ uint32_t Crc32cCombine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b) {
   return crc_a ^ crc_b;
 }
 
+Crc32cCombiner::Crc32cCombiner(uint64_t len_b) : len_(len_b) {
+  // The operator is linear in crc_a: its columns are the images of the
+  // basis vectors, each shifted past len_b zero bytes by the general path.
+  for (int i = 0; i < 32; ++i) shift_[i] = Crc32cCombine(1u << i, 0, len_b);
+}
+
+uint32_t Crc32cCombiner::Combine(uint32_t crc_a, uint32_t crc_b) const {
+  return Gf2MatrixTimes(shift_, crc_a) ^ crc_b;
+}
+
 }  // namespace overlapd::io

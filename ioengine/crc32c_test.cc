@@ -32,5 +32,15 @@ TEST(Crc32cTest, CombineMatchesWholeRange) {
   }
 }
 
+TEST(Crc32cTest, CombinerMatchesTheGeneralCombine) {
+  for (uint64_t len : {uint64_t{1}, uint64_t{4096}, uint64_t{1} << 20, uint64_t{12345}}) {
+    Crc32cCombiner combiner(len);
+    for (uint32_t a : {0u, 1u, 0xE3069283u, 0xFFFFFFFFu}) {
+      EXPECT_EQ(combiner.Combine(a, 0x12345678u), Crc32cCombine(a, 0x12345678u, len))
+          << "len " << len << " crc_a " << a;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace overlapd::io

@@ -199,7 +199,8 @@ EngineCore::EngineCore(EngineOptions options)
         if (options.queue_depth < 1) options.queue_depth = 1;
         return options;
       }()),
-      fd_cache_(options_.fd_cache_entries, kFdCacheMaxAgeNs) {
+      fd_cache_(options_.fd_cache_entries, kFdCacheMaxAgeNs),
+      chunk_crc_combiner_(options_.chunk_bytes) {
   for (int i = 0; i < options_.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>());
   }
@@ -885,9 +886,19 @@ void EngineCore::Finish(Op* op, int worker) {
   op->result = err;
   op->bytes = st.bytes_done.load(std::memory_order_acquire);
   if (op->type == OpType::kRead || op->type == OpType::kCopy) {
+    // Chunk CRCs in file order; the first needs no combine (CRC of nothing
+    // is 0), full-size ones use the precomputed combiner.
     uint32_t crc = 0;
+    bool first = true;
     for (const auto& [chunk_crc, len] : st.chunk_crcs) {
-      crc = Crc32cCombine(crc, chunk_crc, len);
+      if (first) {
+        crc = chunk_crc;
+        first = false;
+      } else if (len == chunk_crc_combiner_.len()) {
+        crc = chunk_crc_combiner_.Combine(crc, chunk_crc);
+      } else {
+        crc = Crc32cCombine(crc, chunk_crc, len);
+      }
     }
     op->crc32c = crc;
   }

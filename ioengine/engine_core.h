@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "ioengine/crc32c.h"
 #include "ioengine/engine.h"
 #include "ioengine/fd_cache.h"
 #include "ioengine/mpsc_stack.h"
@@ -195,6 +196,7 @@ class EngineCore : public Engine {
   void OpDone();
 
   FdCache fd_cache_;
+  Crc32cCombiner chunk_crc_combiner_;  // for chunk_bytes-long chunks
   std::atomic<uint32_t> next_worker_{0};
   std::atomic<uint64_t> next_op_id_{1};
   std::atomic<int64_t> active_ops_{0};
