@@ -377,22 +377,27 @@ void EngineCore::StartRead(Op* op, int worker) {
     st.file = std::make_shared<File>(fd);
     fd_cache_.Put(key, st.file, now);
   }
-  struct stat sb;
-  if (fstat(st.file->fd(), &sb) != 0) {
-    RecordError(st, -errno);
-  } else if (S_ISDIR(sb.st_mode)) {
-    RecordError(st, -EISDIR);
+  // A read that fits one chunk needs no size: a short read ends it at EOF
+  // (and the kernel says EISDIR for a directory). Longer ones and reads to
+  // EOF are sized first, so that no chunk is issued past the end: the read
+  // covers the file as it is now; one that shrinks meanwhile ends short.
+  uint64_t start = op->offset;
+  uint64_t end = op->offset + op->length;
+  if (op->length == 0 || op->length > options_.chunk_bytes || end < start) {
+    struct stat sb;
+    if (fstat(st.file->fd(), &sb) != 0) {
+      RecordError(st, -errno);
+    } else if (S_ISDIR(sb.st_mode)) {
+      RecordError(st, -EISDIR);
+    }
+    if (st.error.load(std::memory_order_relaxed) != 0) {
+      Finish(op, worker);
+      return;
+    }
+    uint64_t size = static_cast<uint64_t>(sb.st_size);
+    start = std::min(op->offset, size);
+    end = op->length == 0 || end < op->offset ? size : std::min(size, end);
   }
-  if (st.error.load(std::memory_order_relaxed) != 0) {
-    Finish(op, worker);
-    return;
-  }
-  // The read covers the file as it is now; a file that grows meanwhile is
-  // read to its size at start, one that shrinks ends in a short read.
-  uint64_t size = static_cast<uint64_t>(sb.st_size);
-  uint64_t start = std::min(op->offset, size);
-  uint64_t end = op->length == 0 ? size : std::min(size, start + op->length);
-  if (op->length != 0 && op->offset + op->length < op->offset) end = size;
   st.next_offset = start;
   st.end_offset = end;
   uint64_t chunks = (end - start + options_.chunk_bytes - 1) / options_.chunk_bytes;
