@@ -183,6 +183,7 @@ class Bench final : public OpSink {
       op.sink = this;
       op.credit = &credit_;
       op.deliver_data = config_.deliver;
+      op.direct = config_.direct;
       op.user = slot.get();
       switch (workload_) {
         case Workload::kRandRead:
@@ -391,20 +392,6 @@ class Bench final : public OpSink {
   std::vector<std::unique_ptr<ThreadStats>> stats_;
 };
 
-// O_DIRECT is an engine option that may not exist yet: the benchmark sets it
-// when EngineOptions has a `direct_io` member, and otherwise refuses --direct
-// (rather than quietly measuring the page cache). `requires` keeps this file
-// compiling against both versions of engine.h.
-template <typename Options>
-bool SetDirectIo(Options& options) {
-  if constexpr (requires { options.direct_io = true; }) {
-    options.direct_io = true;
-    return true;
-  } else {
-    return false;
-  }
-}
-
 // Drops the page cache of one file, the way fio invalidates its files
 // (POSIX_FADV_DONTNEED): no privilege needed, and nothing else on a shared
 // machine loses its cache. Dirty pages are written first so they can go.
@@ -446,7 +433,7 @@ int Main(int argc, char** argv) {
                  "also the span written")
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
-  app.add_flag("--direct", config.direct, "O_DIRECT (needs the engine's direct_io option)");
+  app.add_flag("--direct", config.direct, "Reads with O_DIRECT (Op::direct)");
   app.add_flag("--cold", config.cold,
                "Drop the file's page cache first (POSIX_FADV_DONTNEED); seqread "
                "then reads the file once");
@@ -517,16 +504,15 @@ int Main(int argc, char** argv) {
   options.workers = config.workers;
   options.chunk_bytes = config.chunk_bytes;
   options.queue_depth = config.engine_queue_depth;
-  bool direct_used = false;
-  if (config.direct) {
-    direct_used = SetDirectIo(options);
-    if (!direct_used) {
-      std::printf(
-          "{\"tool\": \"overlapd_engine_bench\", \"workload\": \"%s\", "
-          "\"unsupported\": \"O_DIRECT: the engine has no direct_io option\"}\n",
-          config.workload.c_str());
-      return 3;
-    }
+  // The engine's O_DIRECT is per read op, at offsets that are multiples of
+  // kDirectAlign.
+  const bool direct_used = config.direct;
+  if (config.direct && (workload == Workload::kWrite || config.bs % kDirectAlign != 0)) {
+    std::fprintf(stderr,
+                 "overlapd_engine_bench: --direct applies to reads with --bs a "
+                 "multiple of %llu\n",
+                 static_cast<unsigned long long>(kDirectAlign));
+    return 2;
   }
   EngineKind kind = config.engine == "uring"     ? EngineKind::kUring
                     : config.engine == "threads" ? EngineKind::kThreads

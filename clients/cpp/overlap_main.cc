@@ -34,6 +34,8 @@
 #include "clients/cpp/cli_common.h"
 #include "clients/cpp/client.h"
 #include "clients/cpp/client_internal.h"
+#include "clients/cpp/bench.h"
+#include "ioengine/malloc_tuning.h"
 #include "clients/cpp/commands_jobs.h"
 #include "clients/cpp/status_macros.h"
 
@@ -455,6 +457,8 @@ int Main(int argc, char** argv) {
 
   // backup, submit, jobs, job, cancel, watch.
   JobCommands job_commands(app, opt);
+  // bench read, bench write.
+  cli::BenchCommands bench_commands(app, opt);
 
   try {
     app.parse(argc, argv);
@@ -484,6 +488,8 @@ int Main(int argc, char** argv) {
     else if (mkdir->parsed()) status = RunMkdir(c, opt);
     else if (std::optional<absl::Status> job_status = job_commands.Run(c)) {
       status = *std::move(job_status);
+    } else if (std::optional<absl::Status> bench_status = bench_commands.Run(c)) {
+      status = *std::move(bench_status);
     }
   }
   std::cout.flush();
@@ -495,4 +501,7 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace overlapd
 
-int main(int argc, char** argv) { return overlapd::Main(argc, argv); }
+int main(int argc, char** argv) {
+  overlapd::TuneMallocForLargeBuffers();  // get, cat and bench move big chunks
+  return overlapd::Main(argc, argv);
+}
