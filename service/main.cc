@@ -1,6 +1,7 @@
 // overlapd: the server binary.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,7 +46,26 @@ std::string HostOf(const std::string& addr) {
   return colon == std::string::npos ? addr : addr.substr(0, colon);
 }
 
+// Open files are the fd cache's currency: take the hard limit, and keep the
+// cache within half of it so that ops in flight always find fds.
+void RaiseFileLimit(ServerConfig& config) {
+  struct rlimit lim;
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+    getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  size_t cap = static_cast<size_t>(lim.rlim_cur / 2);
+  if (config.engine_options.fd_cache_entries > cap) {
+    spdlog::warn("--fd-cache {} lowered to {} (half the open-file limit)",
+                 config.engine_options.fd_cache_entries, cap);
+    config.engine_options.fd_cache_entries = cap;
+  }
+}
+
 int Run(ServerConfig& config) {
+  RaiseFileLimit(config);
   std::error_code ec;
   std::filesystem::create_directories(config.root, ec);
   if (ec) {
