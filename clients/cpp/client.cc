@@ -287,13 +287,27 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
 Client::Client(std::shared_ptr<grpc::Channel> channel)
     : channel_(std::move(channel)), stub_(v1::IoService::NewStub(channel_)) {}
 
-absl::StatusOr<v1::Capabilities> Client::Capabilities() {
+namespace {
+
+// One unary call: a fresh context, the response, or the call's status as
+// an absl::Status naming the RPC.
+template <typename Request, typename Response>
+absl::StatusOr<Response> CallUnary(
+    v1::IoService::Stub& stub,
+    grpc::Status (v1::IoService::Stub::*method)(grpc::ClientContext*, const Request&,
+                                                Response*),
+    const Request& request, const char* name) {
   grpc::ClientContext context;
-  v1::Capabilities caps;
-  OVERLAP_RETURN_IF_ERROR(FromGrpcStatus(
-      stub_->GetCapabilities(&context, v1::GetCapabilitiesRequest(), &caps),
-      "GetCapabilities"));
-  return caps;
+  Response response;
+  OVERLAP_RETURN_IF_ERROR(FromGrpcStatus((stub.*method)(&context, request, &response), name));
+  return response;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Capabilities> Client::Capabilities() {
+  return CallUnary(*stub_, &v1::IoService::Stub::GetCapabilities,
+                   v1::GetCapabilitiesRequest(), "GetCapabilities");
 }
 
 absl::StatusOr<std::unique_ptr<v1::Capabilities>>
@@ -400,43 +414,27 @@ absl::Status Client::Mkdir(const std::string& path, bool parents) {
 }
 
 absl::StatusOr<v1::Job> Client::Submit(const v1::Batch& batch) {
-  grpc::ClientContext context;
-  v1::Job job;
-  OVERLAP_RETURN_IF_ERROR(
-      FromGrpcStatus(stub_->Submit(&context, batch, &job), "Submit"));
-  return job;
+  return CallUnary(*stub_, &v1::IoService::Stub::Submit, batch, "Submit");
 }
 
 absl::StatusOr<v1::Job> Client::GetJob(uint64_t id) {
-  grpc::ClientContext context;
   v1::GetJobRequest request;
   request.set_id(id);
-  v1::Job job;
-  OVERLAP_RETURN_IF_ERROR(
-      FromGrpcStatus(stub_->GetJob(&context, request, &job), "GetJob"));
-  return job;
+  return CallUnary(*stub_, &v1::IoService::Stub::GetJob, request, "GetJob");
 }
 
 absl::StatusOr<v1::Job> Client::CancelJob(uint64_t id) {
-  grpc::ClientContext context;
   v1::CancelJobRequest request;
   request.set_id(id);
-  v1::Job job;
-  OVERLAP_RETURN_IF_ERROR(
-      FromGrpcStatus(stub_->CancelJob(&context, request, &job), "CancelJob"));
-  return job;
+  return CallUnary(*stub_, &v1::IoService::Stub::CancelJob, request, "CancelJob");
 }
 
 absl::StatusOr<v1::ListJobsResponse> Client::ListJobs(
     uint32_t page_size, const std::string& page_token) {
-  grpc::ClientContext context;
   v1::ListJobsRequest request;
   request.set_page_size(page_size);
   request.set_page_token(page_token);
-  v1::ListJobsResponse response;
-  OVERLAP_RETURN_IF_ERROR(
-      FromGrpcStatus(stub_->ListJobs(&context, request, &response), "ListJobs"));
-  return response;
+  return CallUnary(*stub_, &v1::IoService::Stub::ListJobs, request, "ListJobs");
 }
 
 absl::StatusOr<std::vector<v1::Job>> Client::ListAllJobs(size_t max_jobs) {
