@@ -252,6 +252,34 @@ bool EngineCore::TakeInbox(Worker& w) {
   return true;
 }
 
+Io* EngineCore::NextIo(Worker& w, int worker) {
+  while (Task* t = w.ready.PopFront()) {
+    w.stats.pending.fetch_sub(1, std::memory_order_relaxed);
+    switch (t->kind) {
+      case Task::Kind::kOp:
+        RunOp(internal::OpOf(t), worker);
+        break;
+      case Task::Kind::kCancel: {
+        auto* cancel = static_cast<internal::CancelTask*>(t->owner);
+        CancelOnWorker(worker, cancel->op_id);
+        delete cancel;
+        break;
+      }
+      case Task::Kind::kIo: {
+        Io* io = internal::IoOf(t);
+        if (!SkipCancelled(io, worker)) return io;
+        break;
+      }
+    }
+  }
+  return nullptr;
+}
+
+void EngineCore::Requeue(Worker& w, Io* io) {
+  w.ready.PushFront(&io->task);
+  w.stats.pending.fetch_add(1, std::memory_order_relaxed);
+}
+
 void EngineCore::Submit(Op* op) {
   internal::OpState& st = op->state;
   st.engine = this;

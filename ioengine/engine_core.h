@@ -152,8 +152,10 @@ class EngineCore : public Engine {
   void StartWorkers();
   void StopWorkers();
   virtual void WorkerLoop(int worker) = 0;
-  // Backends that can cancel IOs in the kernel queue a CancelTask per worker.
+  // Backends that can cancel IOs in the kernel queue a CancelTask per worker
+  // (CancelInFlight), which that worker then carries out (CancelOnWorker).
   virtual void CancelInFlight(uint64_t op_id) {}
+  virtual void CancelOnWorker(int worker, uint64_t op_id) {}
   // Completes an IO of a cancelled op without running it. Returns true if
   // it did (the backend must then not submit it).
   bool SkipCancelled(internal::Io* io, int worker);
@@ -161,6 +163,13 @@ class EngineCore : public Engine {
 
   // Moves the inbox into the ready list. Returns true if anything came.
   bool TakeInbox(Worker& w);
+  // Works through the ready list, running what is not an IO (op starts and
+  // resumes, cancel requests, IOs of cancelled ops), and returns the next
+  // IO the backend must run, or null once the list is empty.
+  internal::Io* NextIo(Worker& w, int worker);
+  // Puts an IO back at the head of the ready list: a full SQ, or the rest
+  // of a short transfer.
+  void Requeue(Worker& w, internal::Io* io);
   // Runs a kOp task: starts the op, or issues more chunks after a resume.
   void RunOp(Op* op, int worker);
   // Accounts for one IO's result (`res` bytes, or -errno). Returns true when

@@ -8,9 +8,6 @@
 namespace overlapd::io {
 
 using internal::Io;
-using internal::IoOf;
-using internal::OpOf;
-using internal::Task;
 
 namespace {
 
@@ -55,24 +52,13 @@ void ThreadPoolEngine::WorkerLoop(int wi) {
   Worker& w = *workers_[wi];
   for (;;) {
     TakeInbox(w);
-    while (Task* t = w.ready.PopFront()) {
-      w.stats.pending.fetch_sub(1, std::memory_order_relaxed);
-      if (t->kind == Task::Kind::kOp) {
-        RunOp(OpOf(t), wi);
-        continue;
-      }
-      // A blocking system call cannot be cancelled once running; queued IOs
-      // of a cancelled op are dropped here.
-      if (t->kind == Task::Kind::kCancel) continue;
-      Io* io = IoOf(t);
-      if (SkipCancelled(io, wi)) continue;
+    // A blocking system call cannot be cancelled once running; NextIo drops
+    // the queued IOs of a cancelled op.
+    while (Io* io = NextIo(w, wi)) {
       w.stats.in_kernel.fetch_add(1, std::memory_order_relaxed);
       int64_t res = RunIo(io);
       w.stats.in_kernel.fetch_sub(1, std::memory_order_relaxed);
-      if (CompleteIo(io, res, wi)) {
-        w.ready.PushFront(t);
-        w.stats.pending.fetch_add(1, std::memory_order_relaxed);
-      }
+      if (CompleteIo(io, res, wi)) Requeue(w, io);
     }
     if (Drained()) break;
     if (w.inbox.PrepareSleep()) {

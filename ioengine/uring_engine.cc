@@ -11,9 +11,6 @@
 namespace overlapd::io {
 
 using internal::Io;
-using internal::IoOf;
-using internal::OpOf;
-using internal::Task;
 
 namespace {
 
@@ -127,25 +124,11 @@ void UringEngine::WorkerLoop(int wi) {
   for (;;) {
     TakeInbox(w);
     while (r.in_flight < max_in_flight) {
-      Task* t = w.ready.PopFront();
-      if (t == nullptr) break;
-      w.stats.pending.fetch_sub(1, std::memory_order_relaxed);
-      if (t->kind == Task::Kind::kOp) {
-        RunOp(OpOf(t), wi);
-        continue;
-      }
-      if (t->kind == Task::Kind::kCancel) {
-        auto* cancel = static_cast<internal::CancelTask*>(t->owner);
-        CancelOnRing(r, cancel->op_id);
-        delete cancel;
-        continue;
-      }
-      Io* io = IoOf(t);
-      if (SkipCancelled(io, wi)) continue;
+      Io* io = NextIo(w, wi);
+      if (io == nullptr) break;
       io_uring_sqe* sqe = GetSqe(&r.ring);
       if (sqe == nullptr) {  // SQ full: the IO waits for the next turn
-        w.ready.PushFront(t);
-        w.stats.pending.fetch_add(1, std::memory_order_relaxed);
+        Requeue(w, io);
         break;
       }
       Prep(sqe, io);
@@ -179,6 +162,10 @@ void UringEngine::WorkerLoop(int wi) {
     }
     Reap(r, wi);
   }
+}
+
+void UringEngine::CancelOnWorker(int worker, uint64_t op_id) {
+  CancelOnRing(*rings_[worker], op_id);
 }
 
 void UringEngine::CancelInFlight(uint64_t op_id) {
@@ -238,10 +225,7 @@ void UringEngine::Reap(Ring& r, int wi) {
       }
       --r.in_flight;
       w.stats.in_kernel.fetch_sub(1, std::memory_order_relaxed);
-      if (CompleteIo(io, done[i].res, wi)) {
-        w.ready.PushFront(&io->task);
-        w.stats.pending.fetch_add(1, std::memory_order_relaxed);
-      }
+      if (CompleteIo(io, done[i].res, wi)) Requeue(w, io);
     }
     if (n < kReapBatch) return;
   }

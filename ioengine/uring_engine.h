@@ -43,6 +43,7 @@ class UringEngine final : public EngineCore {
   absl::Status Init();
   void WorkerLoop(int worker) override;
   void CancelInFlight(uint64_t op_id) override;
+  void CancelOnWorker(int worker, uint64_t op_id) override;
   void Reap(Ring& r, int worker);
   // Queues IORING_OP_ASYNC_CANCEL for each IO of `op_id` in the kernel.
   void CancelOnRing(Ring& r, uint64_t op_id);
