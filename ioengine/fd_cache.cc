@@ -2,62 +2,99 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <functional>
+#include <utility>
+
 namespace overlapd::io {
+namespace {
+
+// Below this many entries per shard one LRU serves the whole cache, so small
+// caches keep exact LRU order.
+constexpr size_t kMinShardEntries = 256;
+constexpr size_t kMaxShards = 16;
+
+}  // namespace
 
 File::~File() {
   if (fd_ >= 0) close(fd_);
 }
 
 FdCache::FdCache(size_t capacity, uint64_t max_age_ns)
-    : capacity_(capacity), max_age_ns_(max_age_ns) {}
+    : max_age_ns_(max_age_ns),
+      shard_count_(std::clamp<size_t>(capacity / kMinShardEntries, 1, kMaxShards)),
+      shards_(std::make_unique<Shard[]>(shard_count_)) {
+  for (size_t i = 0; i < shard_count_; ++i) {
+    // The first capacity % shard_count_ shards take one more entry each.
+    shards_[i].capacity = capacity / shard_count_ + (i < capacity % shard_count_ ? 1 : 0);
+  }
+}
+
+FdCache::Shard& FdCache::ShardFor(std::string_view path) const {
+  if (shard_count_ == 1) return shards_[0];
+  return shards_[std::hash<std::string_view>{}(path) % shard_count_];
+}
 
 std::shared_ptr<File> FdCache::Get(std::string_view path, uint64_t now_ns) {
-  if (capacity_ == 0) return nullptr;
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = index_.find(path);
-  if (it == index_.end()) return nullptr;
+  Shard& shard = ShardFor(path);
+  if (shard.capacity == 0) return nullptr;
+  std::shared_ptr<File> expired;  // closed after the lock is released
+  std::lock_guard<std::mutex> lock(shard.mu);
+  auto it = shard.index.find(path);
+  if (it == shard.index.end()) return nullptr;
   auto entry = it->second;
   if (now_ns - entry->opened_ns > max_age_ns_) {
-    index_.erase(it);
-    lru_.erase(entry);
+    expired = std::move(entry->file);
+    shard.index.erase(it);
+    shard.lru.erase(entry);
     return nullptr;
   }
-  lru_.splice(lru_.begin(), lru_, entry);
+  shard.lru.splice(shard.lru.begin(), shard.lru, entry);
   return entry->file;
 }
 
 void FdCache::Put(std::string_view path, std::shared_ptr<File> file,
                   uint64_t now_ns) {
-  if (capacity_ == 0) return;
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = index_.find(path);
-  if (it != index_.end()) {
-    it->second->file = std::move(file);
+  Shard& shard = ShardFor(path);
+  if (shard.capacity == 0) return;
+  std::shared_ptr<File> evicted;  // closed after the lock is released
+  std::lock_guard<std::mutex> lock(shard.mu);
+  auto it = shard.index.find(path);
+  if (it != shard.index.end()) {
+    evicted = std::exchange(it->second->file, std::move(file));
     it->second->opened_ns = now_ns;
-    lru_.splice(lru_.begin(), lru_, it->second);
+    shard.lru.splice(shard.lru.begin(), shard.lru, it->second);
     return;
   }
-  if (lru_.size() >= capacity_) {
-    index_.erase(lru_.back().path);
-    lru_.pop_back();
+  if (shard.lru.size() >= shard.capacity) {
+    evicted = std::move(shard.lru.back().file);
+    shard.index.erase(shard.lru.back().path);
+    shard.lru.pop_back();
   }
-  lru_.push_front(Entry{std::string(path), std::move(file), now_ns});
+  shard.lru.push_front(Entry{std::string(path), std::move(file), now_ns});
   // The key views the string owned by the list node, which never moves.
-  index_.emplace(lru_.front().path, lru_.begin());
+  shard.index.emplace(shard.lru.front().path, shard.lru.begin());
 }
 
 void FdCache::Erase(std::string_view path) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = index_.find(path);
-  if (it == index_.end()) return;
+  Shard& shard = ShardFor(path);
+  std::shared_ptr<File> erased;  // closed after the lock is released
+  std::lock_guard<std::mutex> lock(shard.mu);
+  auto it = shard.index.find(path);
+  if (it == shard.index.end()) return;
   auto entry = it->second;
-  index_.erase(it);
-  lru_.erase(entry);
+  erased = std::move(entry->file);
+  shard.index.erase(it);
+  shard.lru.erase(entry);
 }
 
 size_t FdCache::size() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return lru_.size();
+  size_t total = 0;
+  for (size_t i = 0; i < shard_count_; ++i) {
+    std::lock_guard<std::mutex> lock(shards_[i].mu);
+    total += shards_[i].lru.size();
+  }
+  return total;
 }
 
 }  // namespace overlapd::io

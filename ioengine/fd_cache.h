@@ -4,6 +4,7 @@
 #ifndef OVERLAPD_IOENGINE_FD_CACHE_H_
 #define OVERLAPD_IOENGINE_FD_CACHE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -32,7 +33,10 @@ class File {
 // A bounded LRU map from path to read-only File. Entries also expire after
 // `max_age_ns`: the cache holds the inode a path named when it was opened, and
 // a file replaced by another process (rename over it) must not be served from
-// the old inode for long. Thread-safe; one short critical section per call.
+// the old inode for long. Thread-safe: the paths are spread over up to 16
+// shards, each its own LRU under its own mutex, so workers opening different
+// files rarely wait for each other; files leaving the cache are closed after
+// the shard's lock is released.
 class FdCache {
  public:
   FdCache(size_t capacity, uint64_t max_age_ns);
@@ -50,11 +54,17 @@ class FdCache {
     std::shared_ptr<File> file;
     uint64_t opened_ns;
   };
-  const size_t capacity_;
+  struct alignas(64) Shard {
+    mutable std::mutex mu;
+    size_t capacity = 0;
+    std::list<Entry> lru;  // most recently used first
+    std::unordered_map<std::string_view, std::list<Entry>::iterator> index;
+  };
+  Shard& ShardFor(std::string_view path) const;
+
   const uint64_t max_age_ns_;
-  mutable std::mutex mu_;
-  std::list<Entry> lru_;  // most recently used first
-  std::unordered_map<std::string_view, std::list<Entry>::iterator> index_;
+  const size_t shard_count_;
+  std::unique_ptr<Shard[]> shards_;
 };
 
 }  // namespace overlapd::io

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <string>
+
 #include "gtest/gtest.h"
 
 namespace overlapd::io {
@@ -40,6 +42,24 @@ TEST(FdCacheTest, EvictionNeverClosesAFileInUse) {
   EXPECT_EQ(cache.Get("a", 0), nullptr);
   char c;
   EXPECT_EQ(read(held->fd(), &c, 1), 0) << "fd closed under its user";
+}
+
+TEST(FdCacheTest, ShardedCacheHoldsItsCapacity) {
+  // 4096 entries spread over shards: filling it with twice as many paths
+  // keeps it at or under capacity, and each shard still keeps its most
+  // recent paths.
+  constexpr size_t kCapacity = 4096;
+  FdCache cache(kCapacity, 1'000'000'000);
+  std::shared_ptr<File> file = OpenDevNull();
+  for (size_t i = 0; i < 2 * kCapacity; ++i) {
+    cache.Put(std::to_string(i), file, 0);
+  }
+  EXPECT_LE(cache.size(), kCapacity);
+  EXPECT_GE(cache.size(), kCapacity - 16);
+  EXPECT_NE(cache.Get(std::to_string(2 * kCapacity - 1), 0), nullptr);
+  EXPECT_EQ(cache.Get("0", 0), nullptr);
+  cache.Erase(std::to_string(2 * kCapacity - 1));
+  EXPECT_EQ(cache.Get(std::to_string(2 * kCapacity - 1), 0), nullptr);
 }
 
 TEST(FdCacheTest, ZeroCapacityDisables) {
