@@ -245,7 +245,7 @@ struct EngineOptions {
   // the wake-up read).
   uint32_t queue_depth = 256;
   // Open files kept for reads; 0 disables the cache.
-  size_t fd_cache_entries = 4096;
+  size_t fd_cache_entries = 16384;
   // io_uring: let a kernel thread poll the SQ (root or CAP_SYS_NICE).
   bool sqpoll = false;
 };

@@ -488,7 +488,8 @@ bool EngineCore::OpenAtomicTemp(Op* op) {
                  (NowNs() * 0x9E3779B97F4A7C15ull) ^
                  (counter.fetch_add(1, std::memory_order_relaxed) << 1)));
     // Keep within NAME_MAX whatever the target's name length.
-    std::string name = "." + leaf.substr(0, 200) + std::string(kTempMarker) + suffix;
+    std::string name(".");
+    name.append(leaf, 0, 200).append(kTempMarker).append(suffix);
     int fd = openat(dir_fd, name.c_str(),
                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd >= 0) {

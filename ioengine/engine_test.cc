@@ -205,10 +205,10 @@ TEST_P(EngineTest, DepthOneRingRunsMoreOpsThanSlots) {
   std::vector<std::string> contents;
   for (int i = 0; i < kFiles; ++i) {
     contents.push_back(RandomBytes(4096 * 3 + i, i));
-    WriteAll(dir_ / ("f" + std::to_string(i)), contents.back());
+    WriteAll(dir_ / std::string("f").append(std::to_string(i)), contents.back());
   }
   std::vector<std::unique_ptr<Op>> ops;
-  for (int i = 0; i < kFiles; ++i) ops.push_back(ReadOp("f" + std::to_string(i)));
+  for (int i = 0; i < kFiles; ++i) ops.push_back(ReadOp(std::string("f").append(std::to_string(i))));
   for (auto& op : ops) engine_->Submit(op.get());
   ASSERT_TRUE(sink_.Wait(kFiles));
   for (int i = 0; i < kFiles; ++i) {
@@ -481,7 +481,7 @@ TEST_P(EngineTest, ManyConcurrentSmallOps) {
   constexpr int kOps = 2000;
   std::vector<std::unique_ptr<Op>> ops;
   for (int i = 0; i < kOps; ++i) {
-    ops.push_back(WriteOp("s" + std::to_string(i % 100), std::to_string(i)));
+    ops.push_back(WriteOp(std::string("s").append(std::to_string(i % 100)), std::to_string(i)));
   }
   for (auto& op : ops) engine_->Submit(op.get());
   ASSERT_TRUE(sink_.Wait(kOps));

@@ -46,11 +46,18 @@ std::string HostOf(const std::string& addr) {
   return colon == std::string::npos ? addr : addr.substr(0, colon);
 }
 
-// Open files are the fd cache's currency: take the hard limit, and keep the
-// cache within half of it so that ops in flight always find fds.
+// Open files are the fd cache's currency: take the hard limit (raising it to
+// twice the cache where privileged), and keep the cache within half of it so
+// that ops in flight always find fds.
 void RaiseFileLimit(ServerConfig& config) {
   struct rlimit lim;
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  const rlim_t wanted = 2 * static_cast<rlim_t>(config.engine_options.fd_cache_entries);
+  if (lim.rlim_max < wanted) {
+    struct rlimit raised = {wanted, wanted};
+    setrlimit(RLIMIT_NOFILE, &raised);  // fails without CAP_SYS_RESOURCE
+    getrlimit(RLIMIT_NOFILE, &lim);
+  }
   if (lim.rlim_cur < lim.rlim_max) {
     lim.rlim_cur = lim.rlim_max;
     setrlimit(RLIMIT_NOFILE, &lim);
@@ -58,7 +65,7 @@ void RaiseFileLimit(ServerConfig& config) {
   }
   size_t cap = static_cast<size_t>(lim.rlim_cur / 2);
   if (config.engine_options.fd_cache_entries > cap) {
-    spdlog::warn("--fd-cache {} lowered to {} (half the open-file limit)",
+    spdlog::info("--fd-cache {} lowered to {} (half the open-file limit)",
                  config.engine_options.fd_cache_entries, cap);
     config.engine_options.fd_cache_entries = cap;
   }
