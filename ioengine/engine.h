@@ -143,6 +143,10 @@ struct OpState {
   bool cut_short = false;  // cancelled with work left undone
   uint64_t next_offset = 0;  // issue cursor; only the issuing worker moves it
   uint64_t end_offset = 0;
+  // A read to EOF sized from File::size_seen: the size it assumed (the read
+  // is planned one byte past it, to notice a file that grew), else
+  // File::kSizeUnknown.
+  uint64_t assumed_size = UINT64_MAX;
   uint32_t chunks_issued = 0;
   // {crc32c, bytes} by chunk index, combined in order at the end.
   std::vector<std::pair<uint32_t, uint64_t>> chunk_crcs;

@@ -293,6 +293,7 @@ void EngineCore::Submit(Op* op) {
   st.cut_short = false;
   st.next_offset = 0;
   st.end_offset = 0;
+  st.assumed_size = File::kSizeUnknown;
   st.chunks_issued = 0;
   st.chunk_crcs.clear();
   // One reference for the issuer; each IO in flight holds another.
@@ -406,31 +407,67 @@ void EngineCore::StartRead(Op* op, int worker) {
     fd_cache_.Put(key, st.file, now);
   }
   // A read that fits one chunk needs no size: a short read ends it at EOF
-  // (and the kernel says EISDIR for a directory). Longer ones and reads to
-  // EOF are sized first, so that no chunk is issued past the end: the read
-  // covers the file as it is now; one that shrinks meanwhile ends short.
+  // (and the kernel says EISDIR for a directory). A read to EOF of a file
+  // whose size was seen before assumes that size and reads one byte past
+  // it: stopping exactly there confirms it, and reaching the extra byte
+  // means the file grew (Advance sizes it then, see ReadOnPastAssumedSize).
+  // Other reads are sized first, so that no chunk is issued past the end:
+  // the read covers the file as it is now; one that shrinks meanwhile ends
+  // short.
   uint64_t start = op->offset;
   uint64_t end = op->offset + op->length;
-  if (op->length == 0 || op->length > options_.chunk_bytes || end < start) {
-    struct stat sb;
-    if (fstat(st.file->fd(), &sb) != 0) {
-      RecordError(st, -errno);
-    } else if (S_ISDIR(sb.st_mode)) {
-      RecordError(st, -EISDIR);
-    }
-    if (st.error.load(std::memory_order_relaxed) != 0) {
+  const uint64_t seen = st.file->size_seen();
+  if (op->length == 0 && !op->direct && seen != File::kSizeUnknown) {
+    st.assumed_size = std::max(seen, op->offset);
+    end = st.assumed_size + 1;
+  } else if (op->length == 0 || op->length > options_.chunk_bytes || end < start) {
+    uint64_t size = 0;
+    if (!SizeOf(op, &size)) {
       Finish(op, worker);
       return;
     }
-    uint64_t size = static_cast<uint64_t>(sb.st_size);
     start = std::min(op->offset, size);
     end = op->length == 0 || end < op->offset ? size : std::min(size, end);
   }
   st.next_offset = start;
   st.end_offset = end;
-  uint64_t chunks = (end - start + options_.chunk_bytes - 1) / options_.chunk_bytes;
-  st.chunk_crcs.assign(chunks, {0, 0});
+  st.chunk_crcs.assign(ChunksIn(start, end), {0, 0});
   IssueChunks(op, worker);
+}
+
+uint64_t EngineCore::ChunksIn(uint64_t start, uint64_t end) const {
+  return (end - start + options_.chunk_bytes - 1) / options_.chunk_bytes;
+}
+
+bool EngineCore::SizeOf(Op* op, uint64_t* size) {
+  internal::OpState& st = op->state;
+  struct stat sb;
+  if (fstat(st.file->fd(), &sb) != 0) {
+    RecordError(st, -errno);
+    return false;
+  }
+  if (S_ISDIR(sb.st_mode)) {
+    RecordError(st, -EISDIR);
+    return false;
+  }
+  *size = static_cast<uint64_t>(sb.st_size);
+  st.file->set_size_seen(*size);
+  return true;
+}
+
+// A read to EOF planned from an assumed size got every byte it asked for,
+// the one past that size included: the file grew. Sizes it and issues the
+// rest; false when there is nothing more to read.
+bool EngineCore::ReadOnPastAssumedSize(Op* op, int worker) {
+  internal::OpState& st = op->state;
+  st.assumed_size = File::kSizeUnknown;
+  uint64_t size = 0;
+  if (!SizeOf(op, &size) || size <= st.next_offset) return false;
+  st.end_offset = size;
+  st.chunk_crcs.resize(st.chunks_issued + ChunksIn(st.next_offset, size));
+  st.outstanding.store(1, std::memory_order_relaxed);  // the issuer's
+  IssueChunks(op, worker);
+  return true;
 }
 
 void EngineCore::StartWrite(Op* op, int worker) {
@@ -774,8 +811,10 @@ bool ReadProgress(Io* io, int64_t res, bool direct) {
   }
   io->done += static_cast<uint64_t>(res);
   if (io->done >= io->len) return false;
-  if (res > 0 && !direct) return true;
   uint64_t eof = io->offset + io->done;
+  // A short read that stops at the size the read assumed is the EOF it
+  // expected, not a transfer to finish.
+  if (res > 0 && !direct && eof != st.assumed_size) return true;
   uint64_t cur = st.eof_offset.load(std::memory_order_relaxed);
   while (eof < cur && !st.eof_offset.compare_exchange_weak(cur, eof)) {
   }
@@ -871,6 +910,12 @@ void EngineCore::DropRef(Op* op, int worker) {
 // A cancel or an error skips the steps not begun.
 void EngineCore::Advance(Op* op, int worker) {
   internal::OpState& st = op->state;
+  if (st.assumed_size != File::kSizeUnknown &&
+      st.eof_offset.load(std::memory_order_acquire) == UINT64_MAX &&
+      st.error.load(std::memory_order_acquire) == 0 &&
+      !op->cancelled.load(std::memory_order_relaxed) && ReadOnPastAssumedSize(op, worker)) {
+    return;
+  }
   const bool writes = op->type == OpType::kWrite || op->type == OpType::kCopy;
   const bool atomic = op->type == OpType::kWrite && op->mode == WriteMode::kReplaceAtomic;
   if (writes && (atomic || op->durability != Durability::kNone) &&

@@ -185,6 +185,9 @@ class EngineCore : public Engine {
  private:
   void Start(Op* op, int worker);
   void StartRead(Op* op, int worker);
+  bool SizeOf(Op* op, uint64_t* size);
+  bool ReadOnPastAssumedSize(Op* op, int worker);
+  uint64_t ChunksIn(uint64_t start, uint64_t end) const;
   void StartWrite(Op* op, int worker);
   void StartFsync(Op* op, int worker);
   void StartCopy(Op* op, int worker);

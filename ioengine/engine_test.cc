@@ -195,6 +195,50 @@ TEST_P(EngineTest, ReadsWholeSmallFile) {
   EXPECT_EQ(op->crc32c, Crc32c(data));
 }
 
+// Reads to EOF of a cached file assume the size seen last time and read one
+// byte past it: a file that grew, shrank or kept its size in between must
+// still be read whole, within one chunk and across many.
+TEST_P(EngineTest, ReadsToEofFollowTheFileAsItIsNow) {
+  EngineOptions opts;
+  opts.chunk_bytes = 4096;
+  MakeEngine(opts);
+  struct Step {
+    size_t size;
+    const char* what;
+  };
+  const Step steps[] = {
+      {1000, "first read: sized by fstat"},
+      {1000, "same size: the assumed size holds"},
+      {3000, "grew within the chunk"},
+      {4096 * 5 + 17, "grew across chunks"},
+      {4096 * 5 + 17, "same size, many chunks"},
+      {4096, "shrank to one full chunk"},
+      {4097, "grew by one byte past a chunk"},
+      {0, "emptied"},
+      {9000, "grew from empty"},
+  };
+  uint32_t seed = 100;
+  std::vector<std::unique_ptr<Op>> ops;  // the collector keys chunks by op
+  for (const Step& step : steps) {
+    SCOPED_TRACE(step.what);
+    std::string data = RandomBytes(step.size, seed++);
+    // Rewrite in place: the cached fd keeps naming the same inode.
+    int fd = open((dir_ / "grows").c_str(), O_WRONLY | O_CREAT, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ftruncate(fd, 0), 0);
+    ASSERT_EQ(pwrite(fd, data.data(), data.size(), 0), static_cast<ssize_t>(data.size()));
+    close(fd);
+    ops.push_back(ReadOp("grows"));
+    Op* op = ops.back().get();
+    engine_->Submit(op);
+    ASSERT_TRUE(sink_.Wait(ops.size()));
+    EXPECT_EQ(op->result, 0);
+    EXPECT_EQ(op->bytes, data.size());
+    EXPECT_TRUE(sink_.Assemble(op) == data) << "content differs";
+    EXPECT_EQ(op->crc32c, Crc32c(data));
+  }
+}
+
 TEST_P(EngineTest, DepthOneRingRunsMoreOpsThanSlots) {
   EngineOptions opts;
   opts.workers = 1;

@@ -4,6 +4,7 @@
 #ifndef OVERLAPD_IOENGINE_FD_CACHE_H_
 #define OVERLAPD_IOENGINE_FD_CACHE_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -20,14 +21,22 @@ namespace overlapd::io {
 // a cache eviction never closes an fd under an IO in flight.
 class File {
  public:
+  static constexpr uint64_t kSizeUnknown = UINT64_MAX;
+
   explicit File(int fd) : fd_(fd) {}
   ~File();
   File(const File&) = delete;
   File& operator=(const File&) = delete;
   int fd() const { return fd_; }
 
+  // The size last seen by fstat: a hint that lets a read to EOF of a cached
+  // file skip the fstat (the read itself confirms or refutes it).
+  uint64_t size_seen() const { return size_seen_.load(std::memory_order_relaxed); }
+  void set_size_seen(uint64_t size) { size_seen_.store(size, std::memory_order_relaxed); }
+
  private:
   int fd_;
+  std::atomic<uint64_t> size_seen_{kSizeUnknown};
 };
 
 // A bounded LRU map from path to read-only File. Entries also expire after
