@@ -18,7 +18,6 @@
 #include <memory>
 #include <string>
 
-#include "ioengine/malloc_tuning.h"
 #include "ioengine/recovery.h"
 #include "service/config.h"
 #include "service/event_log.h"
@@ -173,7 +172,6 @@ int Run(ServerConfig& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  overlapd::TuneMallocForLargeBuffers();
   ServerConfig config;
   std::string engine_name = "auto";
   std::string log_level = "info";

@@ -35,7 +35,6 @@
 #include "clients/cpp/client.h"
 #include "clients/cpp/client_internal.h"
 #include "clients/cpp/bench.h"
-#include "ioengine/malloc_tuning.h"
 #include "clients/cpp/commands_jobs.h"
 #include "clients/cpp/status_macros.h"
 
@@ -502,6 +501,5 @@ int Main(int argc, char** argv) {
 }  // namespace overlapd
 
 int main(int argc, char** argv) {
-  overlapd::TuneMallocForLargeBuffers();  // get, cat and bench move big chunks
   return overlapd::Main(argc, argv);
 }
