@@ -16,6 +16,7 @@ void EventLog::Append(v1::Event* event, bool session) {
   *copy = *event;
   data.swap(*event->mutable_data());
   std::vector<LogWaiter*> wake;
+  uint64_t pos;
   {
     std::lock_guard<std::mutex> lock(mu_);
     uint64_t seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
@@ -28,11 +29,21 @@ void EventLog::Append(v1::Event* event, bool session) {
     }
     slot.event = std::move(copy);
     slot.session = session;
-    ++end_pos_;
-    wake.swap(waiters_);
+    pos = end_pos_++;
+    // Waiters whose filter passes this entry leave the list to be woken;
+    // the rest stay, having skipped it.
+    for (size_t i = 0; i < waiters_.size();) {
+      if (waiters_[i]->Wants(slot)) {
+        wake.push_back(waiters_[i]);
+        waiters_[i] = waiters_.back();
+        waiters_.pop_back();
+      } else {
+        ++i;
+      }
+    }
   }
   for (LogWaiter* w : wake) {
-    w->Notify();
+    w->Notify(pos);
     w->Unref();
   }
 }
@@ -81,6 +92,18 @@ bool EventLog::WaitFor(LogWaiter* waiter, uint64_t pos) {
   waiter->Ref();
   waiters_.push_back(waiter);
   return true;
+}
+
+void EventLog::CancelWait(LogWaiter* waiter) {
+  size_t removed = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // A waiter racing its own wake-up may have registered twice.
+    auto end = std::remove(waiters_.begin(), waiters_.end(), waiter);
+    removed = static_cast<size_t>(waiters_.end() - end);
+    waiters_.erase(end, waiters_.end());
+  }
+  for (size_t i = 0; i < removed; ++i) waiter->Unref();
 }
 
 uint64_t EventLog::end_position() const {

@@ -15,12 +15,25 @@ namespace overlapd {
 
 namespace v1 = ::overlapd::v1;
 
-// Something that waits for new log entries (a Subscribe call). Notify runs
-// on the appending thread, outside the log's lock, and must not block.
+// One logged event.
+struct LogEntry {
+  std::shared_ptr<const v1::Event> event;
+  bool session = false;  // from an Execute/Session call
+};
+
+// Something that waits for new log entries (a Subscribe call) that pass its
+// filter. The log asks Wants on every append while the waiter is registered,
+// so that thousands of idle subscribers cost a filter check each, not a
+// wake-up: Wants runs under the log's lock and must be cheap and must not
+// call into the log. Notify runs on the appending thread, outside the lock,
+// and must not block.
 class LogWaiter {
  public:
   virtual ~LogWaiter() = default;
-  virtual void Notify() = 0;
+  virtual bool Wants(const LogEntry& entry) const = 0;
+  // The entry at `pos` passed the filter; the ones between the position the
+  // waiter registered at and `pos` did not.
+  virtual void Notify(uint64_t pos) = 0;
   // The log holds a reference while the waiter is registered.
   virtual void Ref() = 0;
   virtual void Unref() = 0;
@@ -55,10 +68,7 @@ class EventLog {
     session_subscribers_.fetch_add(delta, std::memory_order_relaxed);
   }
 
-  struct Entry {
-    std::shared_ptr<const v1::Event> event;
-    bool session = false;
-  };
+  using Entry = LogEntry;
   struct ReadResult {
     std::vector<Entry> entries;
     uint64_t next_pos = 0;
@@ -76,9 +86,12 @@ class EventLog {
   // reports them lost (exactly for from_seq 0: every evicted entry).
   uint64_t PositionOf(uint64_t from_seq) const;
 
-  // Registers `waiter` to be notified by the next Append, unless entries at
-  // or after `pos` already exist: then returns false and registers nothing.
+  // Registers `waiter` to be notified by the next Append it Wants, unless
+  // entries at or after `pos` already exist: then returns false and
+  // registers nothing.
   bool WaitFor(LogWaiter* waiter, uint64_t pos);
+  // Unregisters `waiter` if it is waiting (a subscription that ends).
+  void CancelWait(LogWaiter* waiter);
 
   uint64_t end_position() const;
   uint64_t oldest_seq() const;

@@ -78,11 +78,22 @@ TEST(EventLogTest, ResumeOlderThanTheLogReportsLoss) {
 
 class CountingWaiter : public LogWaiter {
  public:
-  void Notify() override { ++notified; }
+  explicit CountingWaiter(uint64_t job = 0) : job_(job) {}
+  bool Wants(const LogEntry& e) const override {
+    return job_ == 0 || e.event->job_id() == job_;
+  }
+  void Notify(uint64_t pos) override {
+    ++notified;
+    notified_pos = pos;
+  }
   void Ref() override { ++refs; }
   void Unref() override { --refs; }
   int notified = 0;
+  uint64_t notified_pos = 0;
   int refs = 0;
+
+ private:
+  const uint64_t job_;
 };
 
 TEST(EventLogTest, WaiterIsNotifiedOnceByTheNextAppend) {
@@ -97,6 +108,44 @@ TEST(EventLogTest, WaiterIsNotifiedOnceByTheNextAppend) {
   EXPECT_FALSE(log.WaitFor(&w, 0)) << "an entry at 0 exists already";
   log.Append(&e, false);
   EXPECT_EQ(w.notified, 1);
+}
+
+// Idle subscribers are not woken by entries their filter rejects: the log
+// checks the filter and tells the waiter where the first wanted entry is,
+// even after the ones it skipped were overwritten.
+TEST(EventLogTest, WaiterWakesOnlyForEntriesItWants) {
+  EventLog log(4);
+  CountingWaiter w(/*job=*/7);
+  ASSERT_TRUE(log.WaitFor(&w, 0));
+  for (int i = 0; i < 10; ++i) {
+    v1::Event other = Ev(1);
+    log.Append(&other, false);
+  }
+  EXPECT_EQ(w.notified, 0);
+  EXPECT_EQ(w.refs, 1) << "still registered";
+  v1::Event mine = Ev(7);
+  log.Append(&mine, false);
+  EXPECT_EQ(w.notified, 1);
+  EXPECT_EQ(w.notified_pos, 10u);
+  EXPECT_EQ(w.refs, 0);
+  auto r = log.Read(w.notified_pos, 10);
+  EXPECT_EQ(r.lost, 0u) << "skipped entries are not lost ones";
+  ASSERT_EQ(r.entries.size(), 1u);
+  EXPECT_EQ(r.entries[0].event->seq(), mine.seq());
+}
+
+TEST(EventLogTest, CancelWaitReleasesTheWaiter) {
+  EventLog log(4);
+  CountingWaiter w(/*job=*/7);
+  ASSERT_TRUE(log.WaitFor(&w, 0));
+  EXPECT_EQ(w.refs, 1);
+  log.CancelWait(&w);
+  EXPECT_EQ(w.refs, 0);
+  log.CancelWait(&w);  // not waiting: nothing to release
+  EXPECT_EQ(w.refs, 0);
+  v1::Event mine = Ev(7);
+  log.Append(&mine, false);
+  EXPECT_EQ(w.notified, 0);
 }
 
 }  // namespace

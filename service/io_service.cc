@@ -1,5 +1,6 @@
 #include "service/io_service.h"
 
+#include <algorithm>
 #include <set>
 
 #include "service/convert.h"
@@ -140,7 +141,11 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
     Pump();
   }
 
-  void Notify() override { Pump(); }
+  bool Wants(const LogEntry& e) const override { return Matches(e); }
+  void Notify(uint64_t pos) override {
+    skip_to_.store(pos, std::memory_order_release);
+    Pump();
+  }
   // A subscription never ends by itself: at shutdown it ends at once with
   // UNAVAILABLE, saying where to resume.
   void BeginShutdown() override {
@@ -164,6 +169,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
     Pump();
   }
   void OnDone() override {
+    log_.CancelWait(this);
     ctx_.streams.Remove(this);
     if (session_) log_.AddSessionSubscriber(-1);
     ctx_.metrics->streams(StreamRpc::kSubscribe).Decrement();
@@ -185,7 +191,8 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
   }
 
   bool HasWork() const {
-    return cancelled_.load() || stopping_.load() || log_.end_position() > pos_;
+    return cancelled_.load() || stopping_.load() ||
+           log_.end_position() > std::max(pos_, skip_to_.load(std::memory_order_acquire));
   }
 
   bool Matches(const EventLog::Entry& e) const {
@@ -217,6 +224,8 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
     }
     const uint32_t max_events = ctx_.config->limits.max_events_per_message;
     for (;;) {
+      // Entries the log checked for us while we waited did not match.
+      pos_ = std::max(pos_, skip_to_.load(std::memory_order_acquire));
       out_.Clear();
       size_t scanned = 0;
       while (static_cast<uint32_t>(out_.events_size()) < max_events && scanned < kMaxScan) {
@@ -256,6 +265,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
   std::atomic<bool> writing_{false};
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> skip_to_{0};  // set by Notify
   // Writer-token state.
   uint64_t pos_ = 0;
   uint64_t expected_seq_ = 0;
