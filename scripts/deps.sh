@@ -11,9 +11,10 @@ PACKAGES=(
   libgoogle-perftools-dev
   python3-grpcio python3-protobuf python3-pytest
 )
-# Test-only peers: a real Prometheus scrapes the server in the metrics test.
+# Test-only peers: a real Prometheus scrapes the server in the metrics test;
+# openssl makes the certificates of the TLS tests.
 if [[ "${1:-}" == "--test" ]]; then
-  PACKAGES+=(prometheus)
+  PACKAGES+=(prometheus openssl)
 fi
 
 missing=()

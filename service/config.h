@@ -37,6 +37,12 @@ struct ServerConfig {
   uint32_t max_jobs = 64;          // running at once
   uint32_t max_finished_jobs = 1000;
   int64_t finished_job_ttl_s = 3600;
+  // TLS: PEM files; with a client CA, clients must present a certificate
+  // it signed (mutual TLS).
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  std::string tokens_file;  // bearer tokens; see auth.h
 };
 
 }  // namespace overlapd

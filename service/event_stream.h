@@ -15,6 +15,7 @@
 #include "ioengine/engine.h"
 #include "ioengine/mpsc_stack.h"
 #include "overlapd/v1/overlapd.pb.h"
+#include "service/auth.h"
 #include "service/batch_run.h"
 #include "service/config.h"
 #include "service/event_log.h"
@@ -32,6 +33,7 @@ struct ServiceContext {
   Metrics* metrics = nullptr;
   const ServerConfig* config = nullptr;
   EventLog* log = nullptr;  // also hands out every event's seq
+  const TokenTable* tokens = nullptr;  // bearer tokens; null or empty: off
   std::atomic<uint64_t> next_job_id{1};
   StreamRegistry streams;
 };

@@ -14,9 +14,10 @@ namespace {
 class ExecuteReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
                              public EventStream {
  public:
-  ExecuteReactor(ServiceContext& ctx, const v1::Batch* batch)
+  ExecuteReactor(ServiceContext& ctx, const Grant* grant, const v1::Batch* batch)
       : EventStream(ctx, StreamRpc::kExecute) {
     absl::Status valid = ValidateBatch(*batch, limits_);
+    if (valid.ok()) valid = AuthorizeBatch(*batch, grant);
     if (!valid.ok()) {
       Abort(ToGrpc(valid));
       return;
@@ -48,8 +49,8 @@ class SessionReactor final
     : public grpc::ServerBidiReactor<v1::Batch, v1::EventBatch>,
       public EventStream {
  public:
-  explicit SessionReactor(ServiceContext& ctx)
-      : EventStream(ctx, StreamRpc::kSession) {
+  SessionReactor(ServiceContext& ctx, const Grant* grant)
+      : EventStream(ctx, StreamRpc::kSession), grant_(grant) {
     if (stopping()) {
       BeginShutdown();
       return;
@@ -65,6 +66,7 @@ class SessionReactor final
       return;
     }
     absl::Status valid = ValidateBatch(in_, limits_);
+    if (valid.ok()) valid = AuthorizeBatch(in_, grant_);
     if (!valid.ok()) {
       RefuseBatch(in_.tag(), valid);
       in_.Clear();
@@ -108,8 +110,18 @@ class SessionReactor final
   }
   void FinishCall(const grpc::Status& status) override { Finish(status); }
 
+  const Grant* const grant_;  // owned by the token table; null: no auth
   v1::Batch in_;
   bool waiting_ = false;  // under mu_
+};
+
+// A streaming call refused before it starts (authentication): ends at once
+// with `status`.
+template <typename Reactor>
+class RefusedStream final : public Reactor {
+ public:
+  explicit RefusedStream(const absl::Status& status) { this->Finish(ToGrpc(status)); }
+  void OnDone() override { delete this; }
 };
 
 // Subscribe: follows the event log from a position, filtered. The writer
@@ -289,14 +301,39 @@ grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
 
 }  // namespace
 
+absl::StatusOr<const Grant*> IoServiceImpl::Authenticate(
+    const grpc::CallbackServerContext* context) const {
+  if (ctx_.tokens == nullptr) return nullptr;
+  return ctx_.tokens->Authenticate(*context);
+}
+
+absl::Status IoServiceImpl::Authorize(const grpc::CallbackServerContext* context,
+                                      Scope scope, const char* what) const {
+  absl::StatusOr<const Grant*> grant = Authenticate(context);
+  if (!grant.ok()) return grant.status();
+  return *grant == nullptr ? absl::OkStatus() : (*grant)->CheckScope(scope, what);
+}
+
 grpc::ServerWriteReactor<v1::EventBatch>* IoServiceImpl::Subscribe(
     grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) {
+  absl::StatusOr<const Grant*> grant = Authenticate(context);
+  absl::Status allowed = grant.status();
+  if (allowed.ok() && *grant != nullptr) {
+    // A token limited to a prefix sees only events under it.
+    allowed = (*grant)->CheckScope(kScopeRead, "Subscribe");
+    if (allowed.ok()) allowed = (*grant)->CheckPath(request->path_prefix(), "path_prefix");
+  }
+  if (!allowed.ok()) return new RefusedStream<grpc::ServerWriteReactor<v1::EventBatch>>(allowed);
   return new SubscribeReactor(ctx_, *request);
 }
 
 grpc::ServerUnaryReactor* IoServiceImpl::Submit(grpc::CallbackServerContext* context,
                                                 const v1::Batch* request,
                                                 v1::Job* response) {
+  absl::StatusOr<const Grant*> grant = Authenticate(context);
+  absl::Status allowed = grant.status();
+  if (allowed.ok()) allowed = AuthorizeBatch(*request, *grant);
+  if (!allowed.ok()) return FinishUnary(context, allowed);
   // As in Execute: write payloads are moved out of the request, not copied.
   return FinishUnary(context, jobs_.Submit(*const_cast<v1::Batch*>(request)), response);
 }
@@ -304,35 +341,52 @@ grpc::ServerUnaryReactor* IoServiceImpl::Submit(grpc::CallbackServerContext* con
 grpc::ServerUnaryReactor* IoServiceImpl::GetJob(grpc::CallbackServerContext* context,
                                                 const v1::GetJobRequest* request,
                                                 v1::Job* response) {
+  absl::Status allowed = Authorize(context, kScopeRead, "GetJob");
+  if (!allowed.ok()) return FinishUnary(context, allowed);
   return FinishUnary(context, jobs_.Get(request->id()), response);
 }
 
 grpc::ServerUnaryReactor* IoServiceImpl::CancelJob(grpc::CallbackServerContext* context,
                                                    const v1::CancelJobRequest* request,
                                                    v1::Job* response) {
+  absl::Status allowed = Authorize(context, kScopeWrite, "CancelJob");
+  if (!allowed.ok()) return FinishUnary(context, allowed);
   return FinishUnary(context, jobs_.Cancel(request->id()), response);
 }
 
 grpc::ServerUnaryReactor* IoServiceImpl::ListJobs(grpc::CallbackServerContext* context,
                                                   const v1::ListJobsRequest* request,
                                                   v1::ListJobsResponse* response) {
+  absl::Status allowed = Authorize(context, kScopeRead, "ListJobs");
+  if (!allowed.ok()) return FinishUnary(context, allowed);
   return FinishUnary(context, jobs_.List(request->page_size(), request->page_token()),
                      response);
 }
 
 grpc::ServerWriteReactor<v1::EventBatch>* IoServiceImpl::Execute(
     grpc::CallbackServerContext* context, const v1::Batch* batch) {
-  return new ExecuteReactor(ctx_, batch);
+  absl::StatusOr<const Grant*> grant = Authenticate(context);
+  if (!grant.ok()) {
+    return new RefusedStream<grpc::ServerWriteReactor<v1::EventBatch>>(grant.status());
+  }
+  return new ExecuteReactor(ctx_, *grant, batch);
 }
 
 grpc::ServerBidiReactor<v1::Batch, v1::EventBatch>* IoServiceImpl::Session(
     grpc::CallbackServerContext* context) {
-  return new SessionReactor(ctx_);
+  absl::StatusOr<const Grant*> grant = Authenticate(context);
+  if (!grant.ok()) {
+    return new RefusedStream<grpc::ServerBidiReactor<v1::Batch, v1::EventBatch>>(
+        grant.status());
+  }
+  return new SessionReactor(ctx_, *grant);
 }
 
 grpc::ServerUnaryReactor* IoServiceImpl::GetCapabilities(
     grpc::CallbackServerContext* context,
     const v1::GetCapabilitiesRequest* request, v1::Capabilities* response) {
+  absl::StatusOr<const Grant*> grant = Authenticate(context);
+  if (!grant.ok()) return FinishUnary(context, grant.status());
   const Limits& l = ctx_.config->limits;
   const io::Engine& engine = *ctx_.engine;
   response->set_server_version(OVERLAPD_VERSION);

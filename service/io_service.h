@@ -40,6 +40,12 @@ class IoServiceImpl final : public v1::IoService::CallbackService {
                                      v1::ListJobsResponse* response) override;
 
  private:
+  // The call's grant (null: authentication off), or UNAUTHENTICATED.
+  absl::StatusOr<const Grant*> Authenticate(const grpc::CallbackServerContext* context) const;
+  // Authenticates and checks that the grant holds `scope`.
+  absl::Status Authorize(const grpc::CallbackServerContext* context, Scope scope,
+                         const char* what) const;
+
   ServiceContext& ctx_;
   JobManager& jobs_;
 };

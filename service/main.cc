@@ -14,12 +14,17 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <sstream>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "ioengine/recovery.h"
+#include "service/auth.h"
 #include "service/config.h"
 #include "service/event_log.h"
 #include "service/jobs.h"
@@ -44,6 +49,44 @@ sigset_t BlockStopSignals() {
 std::string HostOf(const std::string& addr) {
   size_t colon = addr.rfind(':');
   return colon == std::string::npos ? addr : addr.substr(0, colon);
+}
+
+absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  if (in) text << in.rdbuf();
+  if (!in || text.str().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot be read"));
+  }
+  return text.str();
+}
+
+// Plaintext, TLS, or mutual TLS, from the --tls-* flags.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
+    const ServerConfig& config) {
+  if (config.tls_cert.empty() && config.tls_key.empty()) {
+    if (!config.tls_client_ca.empty()) {
+      return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (config.tls_cert.empty() || config.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  absl::StatusOr<std::string> cert = ReadPem("--tls-cert", config.tls_cert);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPem("--tls-key", config.tls_key);
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions options(
+      config.tls_client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                   : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  options.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!config.tls_client_ca.empty()) {
+    absl::StatusOr<std::string> ca = ReadPem("--tls-client-ca", config.tls_client_ca);
+    if (!ca.ok()) return ca.status();
+    options.pem_root_certs = *ca;
+  }
+  return grpc::SslServerCredentials(options);
 }
 
 // Open files are the fd cache's currency: take the hard limit (raising it to
@@ -104,7 +147,28 @@ int Run(ServerConfig& config) {
     return 1;
   }
 
+  auto credentials = ServerCredentials(config);
+  if (!credentials.ok()) {
+    spdlog::error("{}", std::string(credentials.status().message()));
+    return 1;
+  }
+  overlapd::TokenTable tokens;
+  if (!config.tokens_file.empty()) {
+    auto loaded = overlapd::TokenTable::Load(config.tokens_file);
+    if (!loaded.ok()) {
+      spdlog::error("{}", std::string(loaded.status().message()));
+      return 1;
+    }
+    tokens = *std::move(loaded);
+    spdlog::info("bearer tokens: {} from {}", tokens.size(), config.tokens_file);
+    if (config.tls_cert.empty() && HostOf(config.listen) != "127.0.0.1" &&
+        HostOf(config.listen) != "localhost" && HostOf(config.listen) != "[::1]") {
+      spdlog::warn("--tokens without TLS: tokens cross the network in plaintext");
+    }
+  }
+
   overlapd::ServiceContext ctx;
+  ctx.tokens = &tokens;
   ctx.engine = engine->get();
   ctx.metrics = metrics->get();
   ctx.config = &config;
@@ -121,7 +185,7 @@ int Run(ServerConfig& config) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(config.listen, *credentials, &port);
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.limits.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.limits.max_message_bytes));
@@ -250,6 +314,17 @@ int main(int argc, char** argv) {
   app.add_option("--finished-job-ttl", config.finished_job_ttl_s,
                  "Seconds a finished job is kept")
       ->capture_default_str();
+  app.add_option("--tls-cert", config.tls_cert, "TLS: the server's certificate chain (PEM)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", config.tls_key, "TLS: the server's private key (PEM)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-client-ca", config.tls_client_ca,
+                 "Mutual TLS: clients must present a certificate signed by this CA (PEM)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tokens", config.tokens_file,
+                 "Bearer tokens, one per line: TOKEN SCOPES [PATH_PREFIX] (scopes: "
+                 "read,write); every call must then carry one")
+      ->check(CLI::ExistingFile);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);

@@ -78,7 +78,8 @@ struct Window {
   int64_t end_ns = 0;    // no batch is sent after this
 };
 
-std::shared_ptr<grpc::Channel> StreamChannel(const std::string& target, int index) {
+absl::StatusOr<std::shared_ptr<grpc::Channel>> StreamChannel(const GlobalOptions& global,
+                                                              int index) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
@@ -87,16 +88,21 @@ std::shared_ptr<grpc::Channel> StreamChannel(const std::string& target, int inde
   // connection, one HTTP/2 flow-control window).
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt("overlap.bench_stream", index);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  return CreateChannel(global.server, global.connect, args);
 }
 
 // One stream: keeps `inflight` batches of at most `batch` ops in flight on a
 // Session until `fill` runs dry or the window ends, then drains. Runs on its
 // own thread; touches nothing shared but its result.
-void RunStream(const std::string& target, int index, uint32_t batch, uint32_t inflight,
+void RunStream(const GlobalOptions& global, int index, uint32_t batch, uint32_t inflight,
                const Window& window, bool verify, const FillFn& fill,
                StreamResult* out) {
-  auto stub = v1::IoService::NewStub(StreamChannel(target, index));
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = StreamChannel(global, index);
+  if (!channel.ok()) {
+    out->Error(absl::StrCat("stream ", index, ": ", channel.status().ToString()));
+    return;
+  }
+  auto stub = v1::IoService::NewStub(*channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::nanoseconds(window.end_ns - NowNs() + kDrainNs));
@@ -190,7 +196,7 @@ void RunStream(const std::string& target, int index, uint32_t batch, uint32_t in
 }
 
 // Runs `streams` threads of RunStream and merges what they measured.
-BenchResult RunLoad(const std::string& target, const BenchOptions& opt,
+BenchResult RunLoad(const GlobalOptions& global, const BenchOptions& opt,
                     uint32_t batch, uint32_t inflight,
                     const std::vector<FillFn>& fills) {
   const double cpu_before = CpuSeconds();
@@ -200,7 +206,7 @@ BenchResult RunLoad(const std::string& target, const BenchOptions& opt,
   std::vector<StreamResult> results(fills.size());
   std::vector<std::thread> threads;
   for (size_t i = 0; i < fills.size(); ++i) {
-    threads.emplace_back(RunStream, std::cref(target), static_cast<int>(i), batch,
+    threads.emplace_back(RunStream, std::cref(global), static_cast<int>(i), batch,
                          inflight, std::cref(window), opt.verify, std::cref(fills[i]),
                          &results[i]);
   }
@@ -433,7 +439,7 @@ absl::Status BenchCommands::RunRead(Client& client) {
       return n;
     });
   }
-  BenchResult result = RunLoad(global_.server, opt, opt.batch, opt.inflight, fills);
+  BenchResult result = RunLoad(global_, opt, opt.batch, opt.inflight, fills);
   return Report("bench read", files.size(), result);
 }
 
@@ -489,7 +495,7 @@ absl::Status BenchCommands::RunWrite(Client& client) {
     });
   }
   opt.batch = batch;
-  BenchResult result = RunLoad(global_.server, opt, batch, opt.inflight, fills);
+  BenchResult result = RunLoad(global_, opt, batch, opt.inflight, fills);
   return Report("bench write", opt.files, result);
 }
 

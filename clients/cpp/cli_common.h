@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "clients/cpp/client.h"
 #include "overlapd/v1/overlapd.pb.h"
 
 namespace CLI {
@@ -33,6 +34,7 @@ inline constexpr int kExitUsage = 2;
 // Flags every command sees.
 struct GlobalOptions {
   std::string server;
+  ConnectOptions connect;  // --tls-*, --token-file / $OVERLAPD_TOKEN
   bool json = false;
 };
 

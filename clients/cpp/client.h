@@ -41,6 +41,7 @@
 
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
+#include <grpcpp/support/channel_arguments.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -111,14 +112,30 @@ class SubscribeStop {
   grpc::ClientContext* context_ = nullptr;  // guarded by mu_
 };
 
+// How to reach a server that has TLS (--tls-cert), mutual TLS
+// (--tls-client-ca) or bearer tokens (--tokens). Empty fields: plaintext, no
+// client certificate, no token.
+struct ConnectOptions {
+  std::string tls_ca_file{};    // PEM of the CA that signed the server's certificate
+  std::string tls_cert_file{};  // mutual TLS: this client's certificate chain (PEM)
+  std::string tls_key_file{};   // mutual TLS: this client's private key (PEM)
+  std::string token{};          // sent as "authorization: Bearer TOKEN" on every call
+};
+
+// A channel to `target` with `options` (credentials, and the token added to
+// every call). Errors: unreadable PEM files, a certificate without its key.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateChannel(
+    const std::string& target, const ConnectOptions& options,
+    const grpc::ChannelArguments& args);
+
 class Client {
  public:
-  // Creates a client for `target` ("host:port", or any gRPC target URI) over
-  // an insecure channel that accepts messages up to 65 MiB. The channel
-  // connects lazily: an unreachable server shows up as UNAVAILABLE from the
-  // first call, not here.
+  // Creates a client for `target` ("host:port", or any gRPC target URI) on a
+  // channel that accepts messages up to 65 MiB (plaintext unless `options`
+  // say otherwise). The channel connects lazily: an unreachable server shows
+  // up as UNAVAILABLE from the first call, not here.
   static absl::StatusOr<std::unique_ptr<Client>> Connect(
-      const std::string& target);
+      const std::string& target, const ConnectOptions& options = {});
 
   // Uses an existing channel (TLS, tests, sharing one channel).
   explicit Client(std::shared_ptr<grpc::Channel> channel);

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -29,6 +30,8 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "clients/cpp/cli_common.h"
@@ -351,6 +354,24 @@ absl::Status RunCaps(Client& client, const Options& opt) {
   return absl::OkStatus();
 }
 
+// The bearer token: the first line of `file`, else $OVERLAPD_TOKEN, else none.
+absl::StatusOr<std::string> ReadToken(const std::string& file) {
+  if (file.empty()) {
+    const char* env = std::getenv("OVERLAPD_TOKEN");
+    return std::string(env != nullptr ? env : "");
+  }
+  std::ifstream in(file);
+  std::string line;
+  if (!in || !std::getline(in, line)) {
+    return absl::InvalidArgumentError(absl::StrCat("--token-file ", file, ": cannot be read"));
+  }
+  absl::string_view token = absl::StripAsciiWhitespace(line);
+  if (token.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("--token-file ", file, ": empty first line"));
+  }
+  return std::string(token);
+}
+
 std::string DefaultServer() {
   const char* env = std::getenv("OVERLAPD_SERVER");
   return env != nullptr && *env != '\0' ? env : "127.0.0.1:50051";
@@ -368,6 +389,20 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--json", opt.json,
                "Print one JSON object per line per result or event");
+  std::string token_file;
+  app.add_option("--tls-ca", opt.connect.tls_ca_file,
+                 "TLS: CA certificate (PEM) that signed the server's certificate")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-cert", opt.connect.tls_cert_file,
+                 "Mutual TLS: this client's certificate chain (PEM)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", opt.connect.tls_key_file,
+                 "Mutual TLS: this client's private key (PEM)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--token-file", token_file,
+                 "File whose first line is the bearer token for a server with --tokens "
+                 "(default: $OVERLAPD_TOKEN)")
+      ->check(CLI::ExistingFile);
   app.require_subcommand(1);
   app.footer(
       "Exit status: 0 success, 1 failure (stderr: 'overlap: CODE: message'), "
@@ -470,7 +505,13 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
 
-  absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(opt.server);
+  absl::StatusOr<std::string> token = ReadToken(token_file);
+  if (!token.ok()) {
+    PrintError(token.status());
+    return kExitFailure;
+  }
+  opt.connect.token = *std::move(token);
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(opt.server, opt.connect);
   absl::Status status = client.status();
   if (status.ok()) {
     Client& c = **client;

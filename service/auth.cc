@@ -1,0 +1,169 @@
+#include "service/auth.h"
+
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace overlapd {
+namespace {
+
+constexpr absl::string_view kBearer = "Bearer ";
+// Shorter tokens are guessable; the file is refused.
+constexpr size_t kMinTokenLength = 16;
+
+absl::string_view StripSlashes(absl::string_view p) {
+  while (!p.empty() && p.front() == '/') p.remove_prefix(1);
+  while (!p.empty() && p.back() == '/') p.remove_suffix(1);
+  return p;
+}
+
+bool HasDotDot(absl::string_view path) {
+  for (absl::string_view part : absl::StrSplit(path, '/')) {
+    if (part == "..") return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::Status Grant::CheckPath(absl::string_view path, absl::string_view field) const {
+  if (path_prefix.empty()) return absl::OkStatus();
+  absl::string_view p = StripSlashes(path);
+  // "." components do not move; ".." ones could leave the prefix.
+  while (absl::ConsumePrefix(&p, "./")) {
+  }
+  bool under = p == path_prefix ||
+               (absl::StartsWith(p, path_prefix) && p[path_prefix.size()] == '/');
+  if (!under || HasDotDot(p)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        field, ": \"", path, "\" is outside the token's prefix \"", path_prefix, "/\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Grant::CheckScope(Scope scope, absl::string_view what) const {
+  if ((scopes & scope) != 0) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(
+      what, " needs the ", scope == kScopeRead ? "read" : "write",
+      " scope, which the token does not have"));
+}
+
+absl::StatusOr<TokenTable> TokenTable::Load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("--tokens ", path, ": cannot be read"));
+  std::stringstream text;
+  text << in.rdbuf();
+  return Parse(text.str(), path);
+}
+
+absl::StatusOr<TokenTable> TokenTable::Parse(absl::string_view text, absl::string_view origin) {
+  TokenTable table;
+  int line_no = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_no;
+    line = line.substr(0, line.find('#'));
+    std::vector<absl::string_view> words =
+        absl::StrSplit(line, absl::ByAnyChar(" \t\r"), absl::SkipEmpty());
+    if (words.empty()) continue;
+    auto error = [&](absl::string_view why) {
+      return absl::InvalidArgumentError(absl::StrCat(origin, ":", line_no, ": ", why));
+    };
+    if (words.size() < 2 || words.size() > 3) {
+      return error("expected: TOKEN SCOPES [PATH_PREFIX]");
+    }
+    if (words[0].size() < kMinTokenLength) {
+      return error(absl::StrCat("token shorter than ", kMinTokenLength, " characters"));
+    }
+    Grant grant;
+    for (absl::string_view scope : absl::StrSplit(words[1], ',')) {
+      if (scope == "read") {
+        grant.scopes |= kScopeRead;
+      } else if (scope == "write") {
+        grant.scopes |= kScopeWrite;
+      } else {
+        return error(absl::StrCat("unknown scope \"", scope, "\" (read, write)"));
+      }
+    }
+    if (words.size() == 3) {
+      grant.path_prefix = std::string(StripSlashes(words[2]));
+      if (grant.path_prefix.empty() || HasDotDot(grant.path_prefix)) {
+        return error(absl::StrCat("bad path prefix \"", words[2], "\""));
+      }
+    }
+    grant.name = absl::StrCat(words[0].substr(0, 4), "…");
+    if (!table.grants_.emplace(std::string(words[0]), std::move(grant)).second) {
+      return error("token listed twice");
+    }
+  }
+  if (table.grants_.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(origin, ": no tokens"));
+  }
+  return table;
+}
+
+absl::StatusOr<const Grant*> TokenTable::Authenticate(
+    const grpc::ServerContextBase& context) const {
+  if (grants_.empty()) return nullptr;
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) {
+    return absl::UnauthenticatedError(
+        "missing \"authorization: Bearer TOKEN\" metadata (the server has --tokens)");
+  }
+  absl::string_view value(it->second.data(), it->second.size());
+  if (!absl::ConsumePrefix(&value, kBearer)) {
+    return absl::UnauthenticatedError("authorization metadata is not \"Bearer TOKEN\"");
+  }
+  auto grant = grants_.find(std::string(value));
+  if (grant == grants_.end()) return absl::UnauthenticatedError("unknown bearer token");
+  return &grant->second;
+}
+
+absl::Status AuthorizeBatch(const v1::Batch& batch, const Grant* grant) {
+  if (grant == nullptr) return absl::OkStatus();
+  for (int i = 0; i < batch.ops_size(); ++i) {
+    const v1::Op& op = batch.ops(i);
+    const std::string at = absl::StrCat("ops[", i, "].");
+    // {field, path, scope} for every path the op names.
+    struct Use {
+      const char* field;
+      const std::string& path;
+      Scope scope;
+    };
+    std::vector<Use> uses;
+    switch (op.kind_case()) {
+      case v1::Op::kRead: uses.push_back({"read.path", op.read().path(), kScopeRead}); break;
+      case v1::Op::kStat: uses.push_back({"stat.path", op.stat().path(), kScopeRead}); break;
+      case v1::Op::kList: uses.push_back({"list.path", op.list().path(), kScopeRead}); break;
+      case v1::Op::kWrite: uses.push_back({"write.path", op.write().path(), kScopeWrite}); break;
+      case v1::Op::kFsync: uses.push_back({"fsync.path", op.fsync().path(), kScopeWrite}); break;
+      case v1::Op::kDelete:
+        uses.push_back({"delete.path", op.delete_().path(), kScopeWrite});
+        break;
+      case v1::Op::kMkdir: uses.push_back({"mkdir.path", op.mkdir().path(), kScopeWrite}); break;
+      case v1::Op::kCopy:
+        uses.push_back({"copy.src", op.copy().src(), kScopeRead});
+        uses.push_back({"copy.dst", op.copy().dst(), kScopeWrite});
+        break;
+      case v1::Op::kRename:
+        uses.push_back({"rename.src", op.rename().src(), kScopeWrite});
+        uses.push_back({"rename.dst", op.rename().dst(), kScopeWrite});
+        break;
+      case v1::Op::KIND_NOT_SET: break;  // ValidateBatch refuses it
+    }
+    for (const Use& use : uses) {
+      const std::string field = at + use.field;
+      absl::Status s = grant->CheckScope(use.scope, field);
+      if (s.ok()) s = grant->CheckPath(use.path, field);
+      if (!s.ok()) return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace overlapd

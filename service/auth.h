@@ -1,0 +1,78 @@
+// Bearer tokens with scopes (--tokens FILE). Without a token file every
+// call is allowed; with one, every call but the health check must carry
+// `authorization: Bearer TOKEN` naming a token of the file.
+//
+// The file holds one token per line, then its scopes, then optionally a path
+// prefix the token is limited to; '#' starts a comment:
+//
+//   # token                            scopes       prefix
+//   3f9c0c1e5e0b4a7d9d1f0e6b8a2c4d6e   read         datasets/
+//   b1e2d3c4a5f60718293a4b5c6d7e8f90   read,write
+//
+// read: Read, Stat, List, Subscribe, GetJob, ListJobs. write: Write, Copy's
+// destination, Rename, Delete, Mkdir, Fsync, CancelJob (a Copy also needs
+// read for its source). A prefix limits every path an op names; a path with
+// a ".." component is refused for prefixed tokens, so a prefix cannot be
+// left lexically (symbolic links inside --root are still followed: the
+// sandbox is --root, a prefix divides it between clients).
+#ifndef OVERLAPD_SERVICE_AUTH_H_
+#define OVERLAPD_SERVICE_AUTH_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "overlapd/v1/overlapd.pb.h"
+
+namespace overlapd {
+
+namespace v1 = ::overlapd::v1;
+
+enum Scope : uint8_t {
+  kScopeRead = 1,
+  kScopeWrite = 2,
+};
+
+// What one token may do.
+struct Grant {
+  uint8_t scopes = 0;
+  std::string path_prefix;  // empty: the whole root
+  std::string name;         // for logs: the token's first characters
+
+  // PERMISSION_DENIED naming `field` unless `path` lies under the prefix.
+  absl::Status CheckPath(absl::string_view path, absl::string_view field) const;
+  // PERMISSION_DENIED naming `what` unless the grant holds `scope`.
+  absl::Status CheckScope(Scope scope, absl::string_view what) const;
+};
+
+class TokenTable {
+ public:
+  // An empty table: authentication is off.
+  TokenTable() = default;
+  // Parses a token file; errors name the file and line.
+  static absl::StatusOr<TokenTable> Load(const std::string& path);
+  static absl::StatusOr<TokenTable> Parse(absl::string_view text, absl::string_view origin);
+
+  bool enabled() const { return !grants_.empty(); }
+  size_t size() const { return grants_.size(); }
+
+  // The grant for the call's bearer token: null when authentication is off,
+  // UNAUTHENTICATED when the token is missing or unknown.
+  absl::StatusOr<const Grant*> Authenticate(const grpc::ServerContextBase& context) const;
+
+ private:
+  std::unordered_map<std::string, Grant> grants_;
+};
+
+// Checks every op of `batch` against `grant` (null: allowed):
+// PERMISSION_DENIED naming ops[i] and the field.
+absl::Status AuthorizeBatch(const v1::Batch& batch, const Grant* grant);
+
+}  // namespace overlapd
+
+#endif  // OVERLAPD_SERVICE_AUTH_H_
