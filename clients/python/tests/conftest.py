@@ -60,8 +60,9 @@ class Server:
         return overlapd.Client(self.target, timeout=60)
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def _run_server(tmp_path_factory: pytest.TempPathFactory,
+                extra_flags: tuple = ()) -> Iterator[Server]:
+    """Starts overlapd with `extra_flags`, yields it, drains it with SIGTERM."""
     binary = Path(os.environ.get("OVERLAPD_BIN", REPO / "build/bin/overlapd"))
     if not os.access(binary, os.X_OK):
         pytest.fail(f"overlapd binary {binary} missing: build it, or set OVERLAPD_BIN")
@@ -69,7 +70,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = open(tmp_path_factory.mktemp("log") / "overlapd.log", "w+b")
     proc = subprocess.Popen(
         [str(binary), "--root", str(root), "--listen", "127.0.0.1:0",
-         "--metrics-listen", "127.0.0.1:0", "--workers", "2", "--drain-seconds", "10"],
+         "--metrics-listen", "127.0.0.1:0", "--workers", "2", "--drain-seconds", "10",
+         *extra_flags],
         stdout=subprocess.PIPE, stderr=log, text=True)
 
     # Read the ready line on a thread so a server that hangs before printing
@@ -120,6 +122,24 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         # of the last test.
         pytest.fail(f"overlapd did not drain cleanly on SIGTERM ({rc}); log:\n{server_log()}",
                     pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from _run_server(tmp_path_factory)
+
+
+# Bearer tokens of `token_server`: one read-only, one read-write under team/.
+READ_TOKEN = "py-read-token-0123456789"
+TEAM_TOKEN = "py-team-token-0123456789"
+
+
+@pytest.fixture(scope="session")
+def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """An overlapd with --tokens (READ_TOKEN: read; TEAM_TOKEN: read,write team/)."""
+    tokens = tmp_path_factory.mktemp("tokens") / "tokens"
+    tokens.write_text(f"{READ_TOKEN} read\n{TEAM_TOKEN} read,write team/\n")
+    yield from _run_server(tmp_path_factory, ("--tokens", str(tokens)))
 
 
 @pytest.fixture()

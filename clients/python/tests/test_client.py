@@ -171,3 +171,25 @@ def test_session_pipelines_batches(client: overlapd.Client, server) -> None:
             s.wait(bad)
         assert info.value.code == grpc.StatusCode.NOT_FOUND
     assert [e.name for e in client.list("sess")] == [f"p{i}" for i in range(8)]
+
+
+def test_bearer_tokens_scope_the_client(token_server) -> None:
+    from conftest import READ_TOKEN, TEAM_TOKEN
+    (token_server.root / "hello.txt").write_bytes(b"hello")
+    with overlapd.Client(token_server.target, timeout=60) as anonymous:
+        with pytest.raises(grpc.RpcError) as info:
+            anonymous.capabilities()
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with overlapd.Client(token_server.target, token=READ_TOKEN, timeout=60) as reader:
+        assert reader.read_file("hello.txt") == b"hello"
+        with pytest.raises((grpc.RpcError, OverlapdError)) as info:
+            reader.write_file("new.txt", b"x")
+        assert refused_code(info.value) == grpc.StatusCode.PERMISSION_DENIED
+    with overlapd.Client(token_server.target, token=TEAM_TOKEN, timeout=60) as team:
+        (token_server.root / "team").mkdir()
+        team.write_file("team/a.txt", b"mine")
+        assert (token_server.root / "team/a.txt").read_bytes() == b"mine"
+        with pytest.raises((grpc.RpcError, OverlapdError)) as info:
+            team.read_file("hello.txt")
+        assert refused_code(info.value) == grpc.StatusCode.PERMISSION_DENIED
+    assert not (token_server.root / "new.txt").exists()
