@@ -154,6 +154,7 @@ std::map<uint64_t, OpOutcome> GroupByTag(const std::vector<v1::Event>& events) {
   std::map<uint64_t, OpOutcome> ops;
   // Chunks by tag: offset -> size, to find overlaps.
   std::map<uint64_t, std::map<uint64_t, uint64_t>> chunks;
+  std::map<uint64_t, std::map<uint64_t, std::string>> chunk_data;
   for (const v1::Event& e : events) {
     if (e.type() == v1::BATCH_COMPLETE) continue;
     OpOutcome& op = ops[e.tag()];
@@ -178,10 +179,7 @@ std::map<uint64_t, OpOutcome> GroupByTag(const std::vector<v1::Event>& events) {
         op.problems.push_back(absl::StrCat("overlapping chunk: ", Describe(e)));
       }
       spans[e.offset()] = e.data().size();
-      if (op.data.size() < e.offset() + e.data().size()) {
-        op.data.resize(e.offset() + e.data().size());
-      }
-      std::memcpy(op.data.data() + e.offset(), e.data().data(), e.data().size());
+      chunk_data[e.tag()][e.offset()] = e.data();
     } else if (IsTerminal(e.type())) {
       ++op.terminal_events;
     }
@@ -190,17 +188,19 @@ std::map<uint64_t, OpOutcome> GroupByTag(const std::vector<v1::Event>& events) {
     for (size_t i = 0; i < op.events.size(); ++i) {
       if (IsTerminal(op.events[i].type())) op.terminal_index = static_cast<int>(i);
     }
-    const v1::Event* terminal = op.terminal();
-    if (terminal == nullptr || terminal->type() != v1::READ_COMPLETE) continue;
-    // Chunks must tile [0, size) exactly (reads here all start at 0).
-    uint64_t covered = 0;
-    for (const auto& [offset, size] : chunks[tag]) {
-      if (offset != covered) {
-        op.problems.push_back(absl::StrCat("gap in chunks at offset ", covered));
+    // The data, from the first chunk's offset on (the read's start).
+    const auto& pieces = chunk_data[tag];
+    op.data_offset = pieces.empty() ? 0 : pieces.begin()->first;
+    for (const auto& [offset, data] : pieces) {
+      if (offset != op.data_offset + op.data.size()) {
+        op.problems.push_back(absl::StrCat("gap in chunks at offset ",
+                                           op.data_offset + op.data.size()));
         break;
       }
-      covered += size;
+      op.data += data;
     }
+    const v1::Event* terminal = op.terminal();
+    if (terminal == nullptr || terminal->type() != v1::READ_COMPLETE) continue;
     if (terminal->bytes() != op.data.size()) {
       op.problems.push_back(absl::StrCat("READ_COMPLETE bytes ", terminal->bytes(),
                                          " but chunks hold ", op.data.size()));

@@ -58,7 +58,8 @@ CallResult RunExecute(v1::IoService::Stub& stub, const v1::Batch& batch,
 // The events of one op (by tag), with their payloads reassembled.
 struct OpOutcome {
   std::vector<v1::Event> events;  // every event with this tag except BATCH_COMPLETE
-  std::string data;               // READ_CHUNK data placed at their offsets
+  std::string data;               // READ_CHUNK data in offset order, without gaps
+  uint64_t data_offset = 0;       // file offset of data[0] (the first chunk's)
   int terminal_events = 0;        // *_COMPLETE, OP_FAILED, OP_CANCELLED
   int terminal_index = -1;        // index in `events` of the last terminal event
   const v1::Event* terminal() const {
