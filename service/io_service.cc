@@ -307,11 +307,14 @@ absl::StatusOr<const Grant*> IoServiceImpl::Authenticate(
   return ctx_.tokens->Authenticate(*context);
 }
 
-absl::Status IoServiceImpl::Authorize(const grpc::CallbackServerContext* context,
-                                      Scope scope, const char* what) const {
+absl::StatusOr<std::string> IoServiceImpl::Authorize(const grpc::CallbackServerContext* context,
+                                                     Scope scope, const char* what) const {
   absl::StatusOr<const Grant*> grant = Authenticate(context);
   if (!grant.ok()) return grant.status();
-  return *grant == nullptr ? absl::OkStatus() : (*grant)->CheckScope(scope, what);
+  if (*grant == nullptr) return std::string();
+  absl::Status allowed = (*grant)->CheckScope(scope, what);
+  if (!allowed.ok()) return allowed;
+  return (*grant)->path_prefix;
 }
 
 grpc::ServerWriteReactor<v1::EventBatch>* IoServiceImpl::Subscribe(
@@ -334,32 +337,35 @@ grpc::ServerUnaryReactor* IoServiceImpl::Submit(grpc::CallbackServerContext* con
   absl::Status allowed = grant.status();
   if (allowed.ok()) allowed = AuthorizeBatch(*request, *grant);
   if (!allowed.ok()) return FinishUnary(context, allowed);
+  const std::string prefix = *grant == nullptr ? std::string() : (*grant)->path_prefix;
   // As in Execute: write payloads are moved out of the request, not copied.
-  return FinishUnary(context, jobs_.Submit(*const_cast<v1::Batch*>(request)), response);
+  return FinishUnary(context, jobs_.Submit(*const_cast<v1::Batch*>(request), prefix),
+                     response);
 }
 
 grpc::ServerUnaryReactor* IoServiceImpl::GetJob(grpc::CallbackServerContext* context,
                                                 const v1::GetJobRequest* request,
                                                 v1::Job* response) {
-  absl::Status allowed = Authorize(context, kScopeRead, "GetJob");
-  if (!allowed.ok()) return FinishUnary(context, allowed);
-  return FinishUnary(context, jobs_.Get(request->id()), response);
+  absl::StatusOr<std::string> prefix = Authorize(context, kScopeRead, "GetJob");
+  if (!prefix.ok()) return FinishUnary(context, prefix.status());
+  return FinishUnary(context, jobs_.Get(request->id(), *prefix), response);
 }
 
 grpc::ServerUnaryReactor* IoServiceImpl::CancelJob(grpc::CallbackServerContext* context,
                                                    const v1::CancelJobRequest* request,
                                                    v1::Job* response) {
-  absl::Status allowed = Authorize(context, kScopeWrite, "CancelJob");
-  if (!allowed.ok()) return FinishUnary(context, allowed);
-  return FinishUnary(context, jobs_.Cancel(request->id()), response);
+  absl::StatusOr<std::string> prefix = Authorize(context, kScopeWrite, "CancelJob");
+  if (!prefix.ok()) return FinishUnary(context, prefix.status());
+  return FinishUnary(context, jobs_.Cancel(request->id(), *prefix), response);
 }
 
 grpc::ServerUnaryReactor* IoServiceImpl::ListJobs(grpc::CallbackServerContext* context,
                                                   const v1::ListJobsRequest* request,
                                                   v1::ListJobsResponse* response) {
-  absl::Status allowed = Authorize(context, kScopeRead, "ListJobs");
-  if (!allowed.ok()) return FinishUnary(context, allowed);
-  return FinishUnary(context, jobs_.List(request->page_size(), request->page_token()),
+  absl::StatusOr<std::string> prefix = Authorize(context, kScopeRead, "ListJobs");
+  if (!prefix.ok()) return FinishUnary(context, prefix.status());
+  return FinishUnary(context,
+                     jobs_.List(request->page_size(), request->page_token(), *prefix),
                      response);
 }
 

@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "service/convert.h"
@@ -18,10 +20,11 @@ int64_t WallNs() {
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-Job::Job(JobManager& manager, uint64_t id, v1::Batch& batch)
+Job::Job(JobManager& manager, uint64_t id, v1::Batch& batch, std::string owner_prefix)
     : manager_(manager),
       id_(id),
       label_(batch.label()),
+      owner_prefix_(std::move(owner_prefix)),
       ops_total_(static_cast<uint32_t>(batch.ops_size())),
       created_ns_(WallNs()),
       credit_(manager.options_.read_credit_bytes) {
@@ -121,7 +124,23 @@ JobManager::JobManager(ServiceContext& ctx, EventLog& log, Options options)
 
 JobManager::~JobManager() = default;
 
-absl::StatusOr<v1::Job> JobManager::Submit(v1::Batch& batch) {
+namespace {
+
+// Whether a caller limited to `prefix` may see a job submitted under
+// `owner`: the same prefix or one below it.
+bool Visible(const std::string& owner, const std::string& prefix) {
+  return prefix.empty() || owner == prefix ||
+         (absl::StartsWith(owner, prefix) && owner[prefix.size()] == '/');
+}
+
+absl::Status JobNotFound(uint64_t id) {
+  return absl::NotFoundError(absl::StrCat(
+      "job ", id, " not found (finished jobs are kept for a while, then forgotten)"));
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Job> JobManager::Submit(v1::Batch& batch, const std::string& prefix) {
   absl::Status valid = ValidateBatch(batch, ctx_.config->limits);
   if (!valid.ok()) return valid;
   if (batch.ops_size() == 0) {
@@ -136,7 +155,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::Batch& batch) {
           options_.max_running, "; retry when one ends"));
     }
     uint64_t id = ctx_.next_job_id.fetch_add(1, std::memory_order_relaxed);
-    job = std::make_shared<Job>(*this, id, batch);
+    job = std::make_shared<Job>(*this, id, batch, prefix);
     job->state_.store(v1::RUNNING);
     job->started_ns_.store(WallNs());
     jobs_.emplace(id, job);
@@ -154,19 +173,17 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::Batch& batch) {
   return snapshot;
 }
 
-absl::StatusOr<v1::Job> JobManager::Get(uint64_t id) {
+absl::StatusOr<v1::Job> JobManager::Get(uint64_t id, const std::string& prefix) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = jobs_.find(id);
-  if (it == jobs_.end()) {
-    return absl::NotFoundError(absl::StrCat("job ", id, " not found (finished jobs are kept for a while, then forgotten)"));
-  }
+  if (it == jobs_.end() || !Visible(it->second->owner_prefix_, prefix)) return JobNotFound(id);
   return it->second->Snapshot();
 }
 
-absl::StatusOr<v1::Job> JobManager::Cancel(uint64_t id) {
+absl::StatusOr<v1::Job> JobManager::Cancel(uint64_t id, const std::string& prefix) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = jobs_.find(id);
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
+  if (it == jobs_.end() || !Visible(it->second->owner_prefix_, prefix)) return JobNotFound(id);
   Job& job = *it->second;
   if (!job.finished() && job.run_ != nullptr) {
     job.cancel_requested_.store(true);
@@ -177,7 +194,8 @@ absl::StatusOr<v1::Job> JobManager::Cancel(uint64_t id) {
 }
 
 absl::StatusOr<v1::ListJobsResponse> JobManager::List(uint32_t page_size,
-                                                      const std::string& page_token) {
+                                                      const std::string& page_token,
+                                                      const std::string& prefix) {
   uint64_t before = UINT64_MAX;
   if (!page_token.empty() && !absl::SimpleAtoi(page_token, &before)) {
     return absl::InvalidArgumentError("page_token: not a token from ListJobs");
@@ -190,7 +208,7 @@ absl::StatusOr<v1::ListJobsResponse> JobManager::List(uint32_t page_size,
   auto it = jobs_.lower_bound(before);
   while (it != jobs_.begin() && static_cast<uint32_t>(resp.jobs_size()) < page_size) {
     --it;
-    *resp.add_jobs() = it->second->Snapshot();
+    if (Visible(it->second->owner_prefix_, prefix)) *resp.add_jobs() = it->second->Snapshot();
   }
   if (it != jobs_.begin() && resp.jobs_size() > 0) {
     resp.set_next_page_token(std::to_string(resp.jobs(resp.jobs_size() - 1).id()));

@@ -27,7 +27,7 @@ class JobManager;
 // op's event to the log and, for the last op, closes the job.
 class Job final : public io::OpSink {
  public:
-  Job(JobManager& manager, uint64_t id, v1::Batch& batch);
+  Job(JobManager& manager, uint64_t id, v1::Batch& batch, std::string owner_prefix);
 
   void OnReadChunk(io::Op& op, uint64_t offset, std::string data,
                    uint32_t crc32c) override;
@@ -45,6 +45,9 @@ class Job final : public io::OpSink {
   JobManager& manager_;
   const uint64_t id_;
   const std::string label_;
+  // The path prefix of the token that submitted it ("" without one): a
+  // token limited to a prefix sees only jobs submitted under it.
+  const std::string owner_prefix_;
   const uint32_t ops_total_;
   const int64_t created_ns_;
   std::atomic<int64_t> started_ns_{0};
@@ -75,12 +78,16 @@ class JobManager {
   ~JobManager();
 
   // Validates and starts `batch` as a job; returns it at once (RUNNING).
-  absl::StatusOr<v1::Job> Submit(v1::Batch& batch);
-  absl::StatusOr<v1::Job> Get(uint64_t id);
+  // `prefix`: the submitting token's path prefix (see auth.h); the other
+  // calls see only jobs submitted under the caller's prefix ("" sees all),
+  // and answer NOT_FOUND for the rest.
+  absl::StatusOr<v1::Job> Submit(v1::Batch& batch, const std::string& prefix = "");
+  absl::StatusOr<v1::Job> Get(uint64_t id, const std::string& prefix = "");
   // Cancels a running job; a finished one is returned as it is.
-  absl::StatusOr<v1::Job> Cancel(uint64_t id);
+  absl::StatusOr<v1::Job> Cancel(uint64_t id, const std::string& prefix = "");
   absl::StatusOr<v1::ListJobsResponse> List(uint32_t page_size,
-                                            const std::string& page_token);
+                                            const std::string& page_token,
+                                            const std::string& prefix = "");
 
   // Shutdown: waits up to `timeout_ns` for running jobs, then cancels the
   // rest and waits for them to end (their ops must leave the engine before

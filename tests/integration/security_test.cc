@@ -194,6 +194,25 @@ TEST_F(SecurityTest, BearerTokensAuthenticateAndScopeEveryCall) {
   EXPECT_EQ(sub.code(), absl::StatusCode::kPermissionDenied)
       << "a prefixed token subscribes only under its prefix: " << sub;
 
+  // Jobs: a prefixed token sees only jobs submitted under its prefix.
+  v1::Batch team_job;
+  team_job.set_label("team job");
+  team_job.add_ops()->mutable_stat()->set_path("team/a.txt");
+  absl::StatusOr<v1::Job> mine = team->Submit(team_job);
+  ASSERT_TRUE(mine.ok()) << mine.status();
+  v1::Batch root_job;
+  root_job.add_ops()->mutable_stat()->set_path("hello.txt");
+  absl::StatusOr<v1::Job> theirs = writer->Submit(root_job);
+  ASSERT_TRUE(theirs.ok()) << theirs.status();
+  EXPECT_TRUE(team->GetJob(mine->id()).ok());
+  EXPECT_EQ(team->GetJob(theirs->id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(team->CancelJob(theirs->id()).status().code(), absl::StatusCode::kNotFound);
+  absl::StatusOr<v1::ListJobsResponse> listed = team->ListJobs(100, "");
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->jobs_size(), 1);
+  EXPECT_EQ(listed->jobs(0).id(), mine->id());
+  EXPECT_TRUE(writer->GetJob(mine->id()).ok()) << "an unprefixed token sees every job";
+
   // The CLI: --token-file, or $OVERLAPD_TOKEN.
   const std::string token_file = dir.Join("my-token");
   WriteFileOrDie(token_file, absl::StrCat(kWriteToken, "\n"));
