@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -106,9 +107,29 @@ absl::StatusOr<TokenTable> TokenTable::Parse(absl::string_view text, absl::strin
   return table;
 }
 
-absl::StatusOr<const Grant*> TokenTable::Authenticate(
+const Grant* TokenTable::Find(absl::string_view token) const {
+  auto it = grants_.find(std::string(token));
+  return it == grants_.end() ? nullptr : &it->second;
+}
+
+void TokenStore::Set(std::shared_ptr<const TokenTable> table) {
+  std::lock_guard<std::mutex> lock(mu_);
+  table_ = std::move(table);
+}
+
+bool TokenStore::enabled() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return table_ != nullptr && table_->enabled();
+}
+
+absl::StatusOr<std::shared_ptr<const Grant>> TokenStore::Authenticate(
     const grpc::ServerContextBase& context) const {
-  if (grants_.empty()) return nullptr;
+  std::shared_ptr<const TokenTable> table;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    table = table_;
+  }
+  if (table == nullptr || !table->enabled()) return nullptr;
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   if (it == metadata.end()) {
@@ -119,9 +140,10 @@ absl::StatusOr<const Grant*> TokenTable::Authenticate(
   if (!absl::ConsumePrefix(&value, kBearer)) {
     return absl::UnauthenticatedError("authorization metadata is not \"Bearer TOKEN\"");
   }
-  auto grant = grants_.find(std::string(value));
-  if (grant == grants_.end()) return absl::UnauthenticatedError("unknown bearer token");
-  return &grant->second;
+  const Grant* grant = table->Find(value);
+  if (grant == nullptr) return absl::UnauthenticatedError("unknown bearer token");
+  // Shares ownership of the table the grant lives in.
+  return std::shared_ptr<const Grant>(std::move(table), grant);
 }
 
 absl::Status AuthorizeBatch(const v1::Batch& batch, const Grant* grant) {

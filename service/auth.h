@@ -21,6 +21,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 
@@ -61,12 +63,29 @@ class TokenTable {
   bool enabled() const { return !grants_.empty(); }
   size_t size() const { return grants_.size(); }
 
-  // The grant for the call's bearer token: null when authentication is off,
-  // UNAUTHENTICATED when the token is missing or unknown.
-  absl::StatusOr<const Grant*> Authenticate(const grpc::ServerContextBase& context) const;
+  // The grant for `token`, or null.
+  const Grant* Find(absl::string_view token) const;
 
  private:
   std::unordered_map<std::string, Grant> grants_;
+};
+
+// The token table in force; SIGHUP swaps in a reloaded one while calls run.
+// A grant handed out keeps its table alive, so a Session authenticated
+// before a reload goes on with the grant it started with. Thread-safe.
+class TokenStore {
+ public:
+  void Set(std::shared_ptr<const TokenTable> table);
+  bool enabled() const;
+
+  // The grant for the call's bearer token: null when authentication is off,
+  // UNAUTHENTICATED when the token is missing or unknown.
+  absl::StatusOr<std::shared_ptr<const Grant>> Authenticate(
+      const grpc::ServerContextBase& context) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const TokenTable> table_;  // null: authentication off
 };
 
 // Checks every op of `batch` against `grant` (null: allowed):

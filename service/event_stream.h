@@ -33,7 +33,7 @@ struct ServiceContext {
   Metrics* metrics = nullptr;
   const ServerConfig* config = nullptr;
   EventLog* log = nullptr;  // also hands out every event's seq
-  const TokenTable* tokens = nullptr;  // bearer tokens; null or empty: off
+  const TokenStore* tokens = nullptr;  // bearer tokens; null or empty: off
   std::atomic<uint64_t> next_job_id{1};
   StreamRegistry streams;
 };

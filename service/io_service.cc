@@ -49,8 +49,8 @@ class SessionReactor final
     : public grpc::ServerBidiReactor<v1::Batch, v1::EventBatch>,
       public EventStream {
  public:
-  SessionReactor(ServiceContext& ctx, const Grant* grant)
-      : EventStream(ctx, StreamRpc::kSession), grant_(grant) {
+  SessionReactor(ServiceContext& ctx, std::shared_ptr<const Grant> grant)
+      : EventStream(ctx, StreamRpc::kSession), grant_(std::move(grant)) {
     if (stopping()) {
       BeginShutdown();
       return;
@@ -66,7 +66,7 @@ class SessionReactor final
       return;
     }
     absl::Status valid = ValidateBatch(in_, limits_);
-    if (valid.ok()) valid = AuthorizeBatch(in_, grant_);
+    if (valid.ok()) valid = AuthorizeBatch(in_, grant_.get());
     if (!valid.ok()) {
       RefuseBatch(in_.tag(), valid);
       in_.Clear();
@@ -110,7 +110,7 @@ class SessionReactor final
   }
   void FinishCall(const grpc::Status& status) override { Finish(status); }
 
-  const Grant* const grant_;  // owned by the token table; null: no auth
+  const std::shared_ptr<const Grant> grant_;  // null: no authentication
   v1::Batch in_;
   bool waiting_ = false;  // under mu_
 };
@@ -301,15 +301,15 @@ grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
 
 }  // namespace
 
-absl::StatusOr<const Grant*> IoServiceImpl::Authenticate(
+absl::StatusOr<std::shared_ptr<const Grant>> IoServiceImpl::Authenticate(
     const grpc::CallbackServerContext* context) const {
-  if (ctx_.tokens == nullptr) return nullptr;
+  if (ctx_.tokens == nullptr) return std::shared_ptr<const Grant>();
   return ctx_.tokens->Authenticate(*context);
 }
 
 absl::StatusOr<std::string> IoServiceImpl::Authorize(const grpc::CallbackServerContext* context,
                                                      Scope scope, const char* what) const {
-  absl::StatusOr<const Grant*> grant = Authenticate(context);
+  absl::StatusOr<std::shared_ptr<const Grant>> grant = Authenticate(context);
   if (!grant.ok()) return grant.status();
   if (*grant == nullptr) return std::string();
   absl::Status allowed = (*grant)->CheckScope(scope, what);
@@ -319,7 +319,7 @@ absl::StatusOr<std::string> IoServiceImpl::Authorize(const grpc::CallbackServerC
 
 grpc::ServerWriteReactor<v1::EventBatch>* IoServiceImpl::Subscribe(
     grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) {
-  absl::StatusOr<const Grant*> grant = Authenticate(context);
+  absl::StatusOr<std::shared_ptr<const Grant>> grant = Authenticate(context);
   absl::Status allowed = grant.status();
   if (allowed.ok() && *grant != nullptr) {
     // A token limited to a prefix sees only events under it.
@@ -333,9 +333,9 @@ grpc::ServerWriteReactor<v1::EventBatch>* IoServiceImpl::Subscribe(
 grpc::ServerUnaryReactor* IoServiceImpl::Submit(grpc::CallbackServerContext* context,
                                                 const v1::Batch* request,
                                                 v1::Job* response) {
-  absl::StatusOr<const Grant*> grant = Authenticate(context);
+  absl::StatusOr<std::shared_ptr<const Grant>> grant = Authenticate(context);
   absl::Status allowed = grant.status();
-  if (allowed.ok()) allowed = AuthorizeBatch(*request, *grant);
+  if (allowed.ok()) allowed = AuthorizeBatch(*request, grant->get());
   if (!allowed.ok()) return FinishUnary(context, allowed);
   const std::string prefix = *grant == nullptr ? std::string() : (*grant)->path_prefix;
   // As in Execute: write payloads are moved out of the request, not copied.
@@ -371,16 +371,16 @@ grpc::ServerUnaryReactor* IoServiceImpl::ListJobs(grpc::CallbackServerContext* c
 
 grpc::ServerWriteReactor<v1::EventBatch>* IoServiceImpl::Execute(
     grpc::CallbackServerContext* context, const v1::Batch* batch) {
-  absl::StatusOr<const Grant*> grant = Authenticate(context);
+  absl::StatusOr<std::shared_ptr<const Grant>> grant = Authenticate(context);
   if (!grant.ok()) {
     return new RefusedStream<grpc::ServerWriteReactor<v1::EventBatch>>(grant.status());
   }
-  return new ExecuteReactor(ctx_, *grant, batch);
+  return new ExecuteReactor(ctx_, grant->get(), batch);
 }
 
 grpc::ServerBidiReactor<v1::Batch, v1::EventBatch>* IoServiceImpl::Session(
     grpc::CallbackServerContext* context) {
-  absl::StatusOr<const Grant*> grant = Authenticate(context);
+  absl::StatusOr<std::shared_ptr<const Grant>> grant = Authenticate(context);
   if (!grant.ok()) {
     return new RefusedStream<grpc::ServerBidiReactor<v1::Batch, v1::EventBatch>>(
         grant.status());
@@ -391,7 +391,7 @@ grpc::ServerBidiReactor<v1::Batch, v1::EventBatch>* IoServiceImpl::Session(
 grpc::ServerUnaryReactor* IoServiceImpl::GetCapabilities(
     grpc::CallbackServerContext* context,
     const v1::GetCapabilitiesRequest* request, v1::Capabilities* response) {
-  absl::StatusOr<const Grant*> grant = Authenticate(context);
+  absl::StatusOr<std::shared_ptr<const Grant>> grant = Authenticate(context);
   if (!grant.ok()) return FinishUnary(context, grant.status());
   const Limits& l = ctx_.config->limits;
   const io::Engine& engine = *ctx_.engine;

@@ -41,7 +41,8 @@ class IoServiceImpl final : public v1::IoService::CallbackService {
 
  private:
   // The call's grant (null: authentication off), or UNAUTHENTICATED.
-  absl::StatusOr<const Grant*> Authenticate(const grpc::CallbackServerContext* context) const;
+  absl::StatusOr<std::shared_ptr<const Grant>> Authenticate(
+      const grpc::CallbackServerContext* context) const;
   // Authenticates and checks that the grant holds `scope`; returns the
   // grant's path prefix ("" without one).
   absl::StatusOr<std::string> Authorize(const grpc::CallbackServerContext* context,

@@ -35,13 +35,15 @@ namespace {
 
 using overlapd::ServerConfig;
 
-// Blocks SIGINT/SIGTERM in every thread (threads inherit the mask), so that
-// main can take them with sigwait instead of an async handler.
+// Blocks SIGINT/SIGTERM (stop) and SIGHUP (reload) in every thread (threads
+// inherit the mask), so that main can take them with sigwait instead of an
+// async handler.
 sigset_t BlockStopSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
 }
@@ -59,6 +61,15 @@ absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& 
     return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot be read"));
   }
   return text.str();
+}
+
+// Reads `path` into `store`; on error the tokens in force stay.
+absl::Status LoadTokens(const std::string& path, overlapd::TokenStore& store) {
+  auto loaded = overlapd::TokenTable::Load(path);
+  if (!loaded.ok()) return loaded.status();
+  spdlog::info("bearer tokens: {} from {}", loaded->size(), path);
+  store.Set(std::make_shared<const overlapd::TokenTable>(*std::move(loaded)));
+  return absl::OkStatus();
 }
 
 // Plaintext, TLS, or mutual TLS, from the --tls-* flags.
@@ -152,15 +163,13 @@ int Run(ServerConfig& config) {
     spdlog::error("{}", std::string(credentials.status().message()));
     return 1;
   }
-  overlapd::TokenTable tokens;
+  overlapd::TokenStore tokens;
   if (!config.tokens_file.empty()) {
-    auto loaded = overlapd::TokenTable::Load(config.tokens_file);
+    absl::Status loaded = LoadTokens(config.tokens_file, tokens);
     if (!loaded.ok()) {
-      spdlog::error("{}", std::string(loaded.status().message()));
+      spdlog::error("{}", std::string(loaded.message()));
       return 1;
     }
-    tokens = *std::move(loaded);
-    spdlog::info("bearer tokens: {} from {}", tokens.size(), config.tokens_file);
     if (config.tls_cert.empty() && HostOf(config.listen) != "127.0.0.1" &&
         HostOf(config.listen) != "localhost" && HostOf(config.listen) != "[::1]") {
       spdlog::warn("--tokens without TLS: tokens cross the network in plaintext");
@@ -211,7 +220,20 @@ int Run(ServerConfig& config) {
   std::fflush(stdout);
 
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  for (;;) {
+    sigwait(&stop_signals, &sig);
+    if (sig != SIGHUP) break;
+    // SIGHUP: reread the token file; calls already running keep the grant
+    // they were authenticated with.
+    if (config.tokens_file.empty()) {
+      spdlog::info("SIGHUP: no --tokens file to reload");
+      continue;
+    }
+    absl::Status reloaded = LoadTokens(config.tokens_file, tokens);
+    if (!reloaded.ok()) {
+      spdlog::error("SIGHUP: {}; the tokens in force stay", std::string(reloaded.message()));
+    }
+  }
   spdlog::info("{}: draining (up to {} s for calls in flight)", strsignal(sig),
                config.drain_seconds);
   // Refuses new calls at once, lets calls in flight finish, then cancels
@@ -323,7 +345,7 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--tokens", config.tokens_file,
                  "Bearer tokens, one per line: TOKEN SCOPES [PATH_PREFIX] (scopes: "
-                 "read,write); every call must then carry one")
+                 "read,write); every call must then carry one. SIGHUP rereads it")
       ->check(CLI::ExistingFile);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();

@@ -1,8 +1,13 @@
 // TLS, mutual TLS and bearer tokens, end to end: a real overlapd with
 // certificates made by openssl for this test, and the C++ client and the
 // `overlap` CLI connecting with and without the right credentials.
+#include <signal.h>
+
+#include <chrono>
+#include <functional>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -257,6 +262,67 @@ TEST_F(SecurityTest, SessionRefusesAnUnauthorizedBatchAndGoesOn) {
       << completes[1].DebugString();
   EXPECT_EQ(completes[2].error().code(), 0) << completes[2].DebugString();
   EXPECT_FALSE(PathExists(server_->RootPath("nope.txt")));
+}
+
+// Polls `probe` until it returns `code` or 10 s pass.
+bool EventuallyCode(const std::function<absl::Status()>& probe, absl::StatusCode code) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (probe().code() == code) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+TEST_F(SecurityTest, SighupReloadsTheTokenFile) {
+  TempDir dir("overlapd-tokens-");
+  const std::string tokens = dir.Join("tokens");
+  WriteFileOrDie(tokens, absl::StrCat(kReadToken, " read\n"));
+  ASSERT_NO_FATAL_FAILURE(StartServer({"--tokens", tokens}));
+  WriteFileOrDie(server_->RootPath("hello.txt"), "hello");
+  auto old_token = Connect({.token = kReadToken});
+  auto new_token = Connect({.token = kWriteToken});
+  ASSERT_NE(old_token, nullptr);
+  ASSERT_NE(new_token, nullptr);
+  EXPECT_TRUE(StatHello(*old_token).ok());
+  EXPECT_EQ(StatHello(*new_token).code(), absl::StatusCode::kUnauthenticated);
+
+  // A Session authenticated now keeps its grant across the reload.
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", absl::StrCat("Bearer ", kReadToken));
+  auto stub = server_->NewStub();
+  auto stream = stub->Session(&context);
+  v1::Batch read;
+  *read.add_ops() = ReadOp(1, "hello.txt");
+  read.set_tag(1);
+  ASSERT_TRUE(stream->Write(read));
+
+  WriteFileOrDie(tokens, absl::StrCat(kWriteToken, " read,write\n"));
+  server_->Signal(SIGHUP);
+  EXPECT_TRUE(EventuallyCode([&] { return StatHello(*new_token); }, absl::StatusCode::kOk))
+      << "the new token was not taken";
+  EXPECT_EQ(StatHello(*old_token).code(), absl::StatusCode::kUnauthenticated);
+
+  read.set_tag(2);
+  ASSERT_TRUE(stream->Write(read));
+  stream->WritesDone();
+  std::map<uint64_t, v1::Event> completes;
+  v1::EventBatch events;
+  while (stream->Read(&events)) {
+    for (const v1::Event& e : events.events()) {
+      if (e.type() == v1::BATCH_COMPLETE) completes[e.tag()] = e;
+    }
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+  ASSERT_EQ(completes.size(), 2u);
+  EXPECT_EQ(completes[2].error().code(), 0) << "the open Session lost its grant";
+
+  // A broken file on reload: logged, and the tokens in force stay.
+  WriteFileOrDie(tokens, "broken\n");
+  server_->Signal(SIGHUP);
+  EXPECT_TRUE(server_->WaitForLog("the tokens in force stay", std::chrono::seconds(10)))
+      << server_->Log();
+  EXPECT_TRUE(StatHello(*new_token).ok());
 }
 
 TEST_F(SecurityTest, BadTokenFileOrTlsFlagsStopTheServerWithTheReason) {
