@@ -68,6 +68,23 @@ class Certificates {
   bool ok_ = false;
 };
 
+// Half-closes a Session, reads it to the end and returns its BATCH_COMPLETE
+// events by batch tag; the call must end OK.
+std::map<uint64_t, v1::Event> CloseSession(
+    grpc::ClientReaderWriter<v1::Batch, v1::EventBatch>& stream) {
+  stream.WritesDone();
+  std::map<uint64_t, v1::Event> completes;
+  v1::EventBatch events;
+  while (stream.Read(&events)) {
+    for (const v1::Event& e : events.events()) {
+      if (e.type() == v1::BATCH_COMPLETE) completes[e.tag()] = e;
+    }
+  }
+  grpc::Status status = stream.Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return completes;
+}
+
 class SecurityTest : public ServerTest {
  protected:
   // A client of the server under test with `options`.
@@ -248,15 +265,7 @@ TEST_F(SecurityTest, SessionRefusesAnUnauthorizedBatchAndGoesOn) {
   *read.add_ops() = ReadOp(1, "hello.txt");
   ASSERT_TRUE(stream->Write(write));
   ASSERT_TRUE(stream->Write(read));
-  stream->WritesDone();
-  std::map<uint64_t, v1::Event> completes;  // BATCH_COMPLETE by batch tag
-  v1::EventBatch events;
-  while (stream->Read(&events)) {
-    for (const v1::Event& e : events.events()) {
-      if (e.type() == v1::BATCH_COMPLETE) completes[e.tag()] = e;
-    }
-  }
-  EXPECT_TRUE(stream->Finish().ok());
+  std::map<uint64_t, v1::Event> completes = CloseSession(*stream);
   ASSERT_EQ(completes.size(), 2u);
   EXPECT_EQ(completes[1].error().code(), grpc::StatusCode::PERMISSION_DENIED)
       << completes[1].DebugString();
@@ -305,15 +314,7 @@ TEST_F(SecurityTest, SighupReloadsTheTokenFile) {
 
   read.set_tag(2);
   ASSERT_TRUE(stream->Write(read));
-  stream->WritesDone();
-  std::map<uint64_t, v1::Event> completes;
-  v1::EventBatch events;
-  while (stream->Read(&events)) {
-    for (const v1::Event& e : events.events()) {
-      if (e.type() == v1::BATCH_COMPLETE) completes[e.tag()] = e;
-    }
-  }
-  EXPECT_TRUE(stream->Finish().ok());
+  std::map<uint64_t, v1::Event> completes = CloseSession(*stream);
   ASSERT_EQ(completes.size(), 2u);
   EXPECT_EQ(completes[2].error().code(), 0) << "the open Session lost its grant";
 
