@@ -732,8 +732,10 @@ void EngineCore::RunList(Op* op) {
 }
 
 // Issues the chunks of a read or write, spread round-robin over the workers
-// starting at the op's home. Runs only on the home worker, one call at a time
-// per op: at start, and after each resume from a parked ReadCredit. Stops
+// starting at the op's home. One call at a time per op: at start and after
+// each resume from a parked ReadCredit (on the home worker), and when a read
+// to EOF finds its file grew (on the worker that finished its last chunk,
+// with nothing in flight). Stops
 // early on cancel or error; the issuer's reference is dropped once nothing
 // is left to issue, so the op finishes when its last chunk does.
 void EngineCore::IssueChunks(Op* op, int worker) {
