@@ -735,9 +735,9 @@ void EngineCore::RunList(Op* op) {
 // starting at the op's home. One call at a time per op: at start and after
 // each resume from a parked ReadCredit (on the home worker), and when a read
 // to EOF finds its file grew (on the worker that finished its last chunk,
-// with nothing in flight). Stops
-// early on cancel or error; the issuer's reference is dropped once nothing
-// is left to issue, so the op finishes when its last chunk does.
+// with nothing in flight). Stops early on cancel or error; the issuer's
+// reference is dropped once nothing is left to issue, so the op finishes
+// when its last chunk does.
 void EngineCore::IssueChunks(Op* op, int worker) {
   internal::OpState& st = op->state;
   // Copies read like reads: chunks charge the credit, EOF stops them.
