@@ -45,6 +45,9 @@ void Gf2MatrixSquare(uint32_t* square, const uint32_t* mat) {
 
 uint32_t Crc32cCombine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b) {
   if (len_b == 0) return crc_a;
+  // The operator is linear: zero stays zero (the first chunk of a read
+  // combines onto the CRC of nothing).
+  if (crc_a == 0) return crc_b;
   uint32_t even[32];  // even-power-of-two zeros operator
   uint32_t odd[32];   // odd-power-of-two zeros operator
 

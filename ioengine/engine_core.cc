@@ -455,11 +455,18 @@ bool EngineCore::SizeOf(Op* op, uint64_t* size) {
   return true;
 }
 
-// A read to EOF planned from an assumed size got every byte it asked for,
-// the one past that size included: the file grew. Sizes it and issues the
-// rest; false when there is nothing more to read.
+// Runs when nothing is in flight. A read to EOF planned from an assumed size
+// that got every byte it asked for, the one past that size included, and
+// did not fail: the file grew. Sizes it and issues the rest; false when
+// there is nothing more to read (the op goes on to finish).
 bool EngineCore::ReadOnPastAssumedSize(Op* op, int worker) {
   internal::OpState& st = op->state;
+  if (st.assumed_size == File::kSizeUnknown ||
+      st.eof_offset.load(std::memory_order_acquire) != UINT64_MAX ||
+      st.error.load(std::memory_order_acquire) != 0 ||
+      op->cancelled.load(std::memory_order_relaxed)) {
+    return false;
+  }
   st.assumed_size = File::kSizeUnknown;
   uint64_t size = 0;
   if (!SizeOf(op, &size) || size <= st.next_offset) return false;
@@ -805,7 +812,8 @@ namespace {
 // early (0 bytes, or any short O_DIRECT read: the rest cannot be read at an
 // unaligned offset) means the file shrank after it was sized: nothing is
 // issued past that point, and what was read counts.
-bool ReadProgress(Io* io, int64_t res, bool direct) {
+bool ReadProgress(Io* io, int64_t res) {
+  const bool direct = io->op->direct;
   internal::OpState& st = io->op->state;
   if (res < 0) {
     RecordError(st, static_cast<int>(res));
@@ -831,11 +839,11 @@ bool EngineCore::CompleteIo(Io* io, int64_t res, int worker) {
   internal::OpState& st = op->state;
   switch (io->kind) {
     case Io::Kind::kRead:
-      if (ReadProgress(io, res, op->direct)) return true;
+      if (ReadProgress(io, res)) return true;
       FinishReadChunk(io);
       break;
     case Io::Kind::kCopyRead:
-      if (ReadProgress(io, res, /*direct=*/false)) return true;
+      if (ReadProgress(io, res)) return true;
       if (st.error.load(std::memory_order_relaxed) == 0 && io->done != 0) {
         // The bytes are in hand: the same Io now writes them out.
         st.chunk_crcs[io->index] = {Crc32c(io->buf, io->done), io->done};
@@ -912,12 +920,7 @@ void EngineCore::DropRef(Op* op, int worker) {
 // A cancel or an error skips the steps not begun.
 void EngineCore::Advance(Op* op, int worker) {
   internal::OpState& st = op->state;
-  if (st.assumed_size != File::kSizeUnknown &&
-      st.eof_offset.load(std::memory_order_acquire) == UINT64_MAX &&
-      st.error.load(std::memory_order_acquire) == 0 &&
-      !op->cancelled.load(std::memory_order_relaxed) && ReadOnPastAssumedSize(op, worker)) {
-    return;
-  }
+  if (ReadOnPastAssumedSize(op, worker)) return;
   const bool writes = op->type == OpType::kWrite || op->type == OpType::kCopy;
   const bool atomic = op->type == OpType::kWrite && op->mode == WriteMode::kReplaceAtomic;
   if (writes && (atomic || op->durability != Durability::kNone) &&
@@ -967,19 +970,12 @@ void EngineCore::Finish(Op* op, int worker) {
   op->result = err;
   op->bytes = st.bytes_done.load(std::memory_order_acquire);
   if (op->type == OpType::kRead || op->type == OpType::kCopy) {
-    // Chunk CRCs in file order; the first needs no combine (CRC of nothing
-    // is 0), full-size ones use the precomputed combiner.
+    // Chunk CRCs in file order; full-size ones use the precomputed
+    // combiner.
     uint32_t crc = 0;
-    bool first = true;
     for (const auto& [chunk_crc, len] : st.chunk_crcs) {
-      if (first) {
-        crc = chunk_crc;
-        first = false;
-      } else if (len == chunk_crc_combiner_.len()) {
-        crc = chunk_crc_combiner_.Combine(crc, chunk_crc);
-      } else {
-        crc = Crc32cCombine(crc, chunk_crc, len);
-      }
+      crc = len == chunk_crc_combiner_.len() ? chunk_crc_combiner_.Combine(crc, chunk_crc)
+                                             : Crc32cCombine(crc, chunk_crc, len);
     }
     op->crc32c = crc;
   }
