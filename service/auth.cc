@@ -32,15 +32,71 @@ bool HasDotDot(absl::string_view path) {
 
 }  // namespace
 
+bool UnderPrefix(absl::string_view path, absl::string_view prefix) {
+  return prefix.empty() || path == prefix ||
+         (absl::StartsWith(path, prefix) && path[prefix.size()] == '/');
+}
+
+const std::string& PathPrefixOf(const Grant* grant) {
+  static const std::string kWholeRoot;
+  return grant == nullptr ? kWholeRoot : grant->path_prefix;
+}
+
+absl::StatusOr<std::string> ReadFlagFile(absl::string_view flag, const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  if (in) text << in.rdbuf();
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot be read"));
+  return text.str();
+}
+
+namespace {
+
+// A PEM file: an empty one is as unusable as a missing one.
+absl::StatusOr<std::string> ReadPem(absl::string_view flag, const std::string& path) {
+  absl::StatusOr<std::string> pem = ReadFlagFile(flag, path);
+  if (pem.ok() && pem->empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot be read"));
+  }
+  return pem;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
+    const std::string& cert, const std::string& key, const std::string& client_ca) {
+  if (cert.empty() && key.empty()) {
+    if (!client_ca.empty()) {
+      return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (cert.empty() || key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  absl::StatusOr<std::string> cert_pem = ReadPem("--tls-cert", cert);
+  if (!cert_pem.ok()) return cert_pem.status();
+  absl::StatusOr<std::string> key_pem = ReadPem("--tls-key", key);
+  if (!key_pem.ok()) return key_pem.status();
+  grpc::SslServerCredentialsOptions options(
+      client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                        : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  options.pem_key_cert_pairs.push_back({*key_pem, *cert_pem});
+  if (!client_ca.empty()) {
+    absl::StatusOr<std::string> ca_pem = ReadPem("--tls-client-ca", client_ca);
+    if (!ca_pem.ok()) return ca_pem.status();
+    options.pem_root_certs = *ca_pem;
+  }
+  return grpc::SslServerCredentials(options);
+}
+
 absl::Status Grant::CheckPath(absl::string_view path, absl::string_view field) const {
   if (path_prefix.empty()) return absl::OkStatus();
   absl::string_view p = StripSlashes(path);
   // "." components do not move; ".." ones could leave the prefix.
   while (absl::ConsumePrefix(&p, "./")) {
   }
-  bool under = p == path_prefix ||
-               (absl::StartsWith(p, path_prefix) && p[path_prefix.size()] == '/');
-  if (!under || HasDotDot(p)) {
+  if (!UnderPrefix(p, path_prefix) || HasDotDot(p)) {
     return absl::PermissionDeniedError(absl::StrCat(
         field, ": \"", path, "\" is outside the token's prefix \"", path_prefix, "/\""));
   }
@@ -55,11 +111,9 @@ absl::Status Grant::CheckScope(Scope scope, absl::string_view what) const {
 }
 
 absl::StatusOr<TokenTable> TokenTable::Load(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("--tokens ", path, ": cannot be read"));
-  std::stringstream text;
-  text << in.rdbuf();
-  return Parse(text.str(), path);
+  absl::StatusOr<std::string> text = ReadFlagFile("--tokens", path);
+  if (!text.ok()) return text.status();
+  return Parse(*text, path);
 }
 
 absl::StatusOr<TokenTable> TokenTable::Parse(absl::string_view text, absl::string_view origin) {
@@ -96,7 +150,6 @@ absl::StatusOr<TokenTable> TokenTable::Parse(absl::string_view text, absl::strin
         return error(absl::StrCat("bad path prefix \"", words[2], "\""));
       }
     }
-    grant.name = absl::StrCat(words[0].substr(0, 4), "…");
     if (!table.grants_.emplace(std::string(words[0]), std::move(grant)).second) {
       return error("token listed twice");
     }
@@ -117,11 +170,6 @@ void TokenStore::Set(std::shared_ptr<const TokenTable> table) {
   table_ = std::move(table);
 }
 
-bool TokenStore::enabled() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return table_ != nullptr && table_->enabled();
-}
-
 absl::StatusOr<std::shared_ptr<const Grant>> TokenStore::Authenticate(
     const grpc::ServerContextBase& context) const {
   std::shared_ptr<const TokenTable> table;
@@ -129,7 +177,7 @@ absl::StatusOr<std::shared_ptr<const Grant>> TokenStore::Authenticate(
     std::lock_guard<std::mutex> lock(mu_);
     table = table_;
   }
-  if (table == nullptr || !table->enabled()) return nullptr;
+  if (table == nullptr) return absl::UnauthenticatedError("no bearer tokens loaded");
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   if (it == metadata.end()) {

@@ -40,11 +40,14 @@ enum Scope : uint8_t {
   kScopeWrite = 2,
 };
 
+// Whether `path` (already stripped of surrounding slashes) is `prefix` or
+// lies below it; every path is under "".
+bool UnderPrefix(absl::string_view path, absl::string_view prefix);
+
 // What one token may do.
 struct Grant {
   uint8_t scopes = 0;
   std::string path_prefix;  // empty: the whole root
-  std::string name;         // for logs: the token's first characters
 
   // PERMISSION_DENIED naming `field` unless `path` lies under the prefix.
   absl::Status CheckPath(absl::string_view path, absl::string_view field) const;
@@ -76,17 +79,29 @@ class TokenTable {
 class TokenStore {
  public:
   void Set(std::shared_ptr<const TokenTable> table);
-  bool enabled() const;
 
-  // The grant for the call's bearer token: null when authentication is off,
-  // UNAUTHENTICATED when the token is missing or unknown.
+  // The grant for the call's bearer token, or UNAUTHENTICATED when the
+  // token is missing or unknown.
   absl::StatusOr<std::shared_ptr<const Grant>> Authenticate(
       const grpc::ServerContextBase& context) const;
 
  private:
   mutable std::mutex mu_;
-  std::shared_ptr<const TokenTable> table_;  // null: authentication off
+  std::shared_ptr<const TokenTable> table_;  // null until the first Set
 };
+
+// The contents of the file a `flag` names; INVALID_ARGUMENT naming both
+// when it cannot be read.
+absl::StatusOr<std::string> ReadFlagFile(absl::string_view flag, const std::string& path);
+
+// Plaintext credentials when `cert` and `key` are empty, else TLS with that
+// certificate chain and key (PEM files); a `client_ca` makes it mutual TLS.
+// Errors name the flag (--tls-cert, --tls-key, --tls-client-ca) at fault.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
+    const std::string& cert, const std::string& key, const std::string& client_ca);
+
+// The path prefix a call is limited to: its grant's, "" without one.
+const std::string& PathPrefixOf(const Grant* grant);
 
 // Checks every op of `batch` against `grant` (null: allowed):
 // PERMISSION_DENIED naming ops[i] and the field.

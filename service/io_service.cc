@@ -311,10 +311,11 @@ absl::StatusOr<std::string> IoServiceImpl::Authorize(const grpc::CallbackServerC
                                                      Scope scope, const char* what) const {
   absl::StatusOr<std::shared_ptr<const Grant>> grant = Authenticate(context);
   if (!grant.ok()) return grant.status();
-  if (*grant == nullptr) return std::string();
-  absl::Status allowed = (*grant)->CheckScope(scope, what);
-  if (!allowed.ok()) return allowed;
-  return (*grant)->path_prefix;
+  if (*grant != nullptr) {
+    absl::Status allowed = (*grant)->CheckScope(scope, what);
+    if (!allowed.ok()) return allowed;
+  }
+  return PathPrefixOf(grant->get());
 }
 
 grpc::ServerWriteReactor<v1::EventBatch>* IoServiceImpl::Subscribe(
@@ -337,9 +338,9 @@ grpc::ServerUnaryReactor* IoServiceImpl::Submit(grpc::CallbackServerContext* con
   absl::Status allowed = grant.status();
   if (allowed.ok()) allowed = AuthorizeBatch(*request, grant->get());
   if (!allowed.ok()) return FinishUnary(context, allowed);
-  const std::string prefix = *grant == nullptr ? std::string() : (*grant)->path_prefix;
   // As in Execute: write payloads are moved out of the request, not copied.
-  return FinishUnary(context, jobs_.Submit(*const_cast<v1::Batch*>(request), prefix),
+  return FinishUnary(context,
+                     jobs_.Submit(*const_cast<v1::Batch*>(request), PathPrefixOf(grant->get())),
                      response);
 }
 

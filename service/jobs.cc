@@ -7,9 +7,9 @@
 #include <string>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "service/auth.h"
 #include "service/convert.h"
 
 namespace overlapd {
@@ -126,13 +126,6 @@ JobManager::~JobManager() = default;
 
 namespace {
 
-// Whether a caller limited to `prefix` may see a job submitted under
-// `owner`: the same prefix or one below it.
-bool Visible(const std::string& owner, const std::string& prefix) {
-  return prefix.empty() || owner == prefix ||
-         (absl::StartsWith(owner, prefix) && owner[prefix.size()] == '/');
-}
-
 absl::Status JobNotFound(uint64_t id) {
   return absl::NotFoundError(absl::StrCat(
       "job ", id, " not found (finished jobs are kept for a while, then forgotten)"));
@@ -147,6 +140,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::Batch& batch, const std::string& 
     return absl::InvalidArgumentError("ops: a job needs at least one op");
   }
   std::shared_ptr<Job> job;
+  v1::Job snapshot;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (running_ >= options_.max_running) {
@@ -161,11 +155,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::Batch& batch, const std::string& 
     jobs_.emplace(id, job);
     ++running_;
     UpdateGauges();
-  }
-  v1::Job snapshot;
-  {
-    std::lock_guard<std::mutex> lock(mu_);  // Snapshot reads run_
-    snapshot = job->Snapshot();
+    snapshot = job->Snapshot();  // under mu_: Snapshot reads run_
   }
   // Started outside the lock: a fast job may finish (and take mu_) inside.
   // The BatchRun stays alive until then: only JobFinished frees it.
@@ -176,14 +166,14 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::Batch& batch, const std::string& 
 absl::StatusOr<v1::Job> JobManager::Get(uint64_t id, const std::string& prefix) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = jobs_.find(id);
-  if (it == jobs_.end() || !Visible(it->second->owner_prefix_, prefix)) return JobNotFound(id);
+  if (it == jobs_.end() || !UnderPrefix(it->second->owner_prefix_, prefix)) return JobNotFound(id);
   return it->second->Snapshot();
 }
 
 absl::StatusOr<v1::Job> JobManager::Cancel(uint64_t id, const std::string& prefix) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = jobs_.find(id);
-  if (it == jobs_.end() || !Visible(it->second->owner_prefix_, prefix)) return JobNotFound(id);
+  if (it == jobs_.end() || !UnderPrefix(it->second->owner_prefix_, prefix)) return JobNotFound(id);
   Job& job = *it->second;
   if (!job.finished() && job.run_ != nullptr) {
     job.cancel_requested_.store(true);
@@ -208,7 +198,7 @@ absl::StatusOr<v1::ListJobsResponse> JobManager::List(uint32_t page_size,
   auto it = jobs_.lower_bound(before);
   while (it != jobs_.begin() && static_cast<uint32_t>(resp.jobs_size()) < page_size) {
     --it;
-    if (Visible(it->second->owner_prefix_, prefix)) *resp.add_jobs() = it->second->Snapshot();
+    if (UnderPrefix(it->second->owner_prefix_, prefix)) *resp.add_jobs() = it->second->Snapshot();
   }
   if (it != jobs_.begin() && resp.jobs_size() > 0) {
     resp.set_next_page_token(std::to_string(resp.jobs(resp.jobs_size() - 1).id()));

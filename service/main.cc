@@ -14,14 +14,10 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <sstream>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
 
-#include "absl/status/statusor.h"
-#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "ioengine/recovery.h"
 #include "service/auth.h"
@@ -53,16 +49,6 @@ std::string HostOf(const std::string& addr) {
   return colon == std::string::npos ? addr : addr.substr(0, colon);
 }
 
-absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  if (in) text << in.rdbuf();
-  if (!in || text.str().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot be read"));
-  }
-  return text.str();
-}
-
 // Reads `path` into `store`; on error the tokens in force stay.
 absl::Status LoadTokens(const std::string& path, overlapd::TokenStore& store) {
   auto loaded = overlapd::TokenTable::Load(path);
@@ -70,34 +56,6 @@ absl::Status LoadTokens(const std::string& path, overlapd::TokenStore& store) {
   spdlog::info("bearer tokens: {} from {}", loaded->size(), path);
   store.Set(std::make_shared<const overlapd::TokenTable>(*std::move(loaded)));
   return absl::OkStatus();
-}
-
-// Plaintext, TLS, or mutual TLS, from the --tls-* flags.
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
-    const ServerConfig& config) {
-  if (config.tls_cert.empty() && config.tls_key.empty()) {
-    if (!config.tls_client_ca.empty()) {
-      return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
-    }
-    return grpc::InsecureServerCredentials();
-  }
-  if (config.tls_cert.empty() || config.tls_key.empty()) {
-    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
-  }
-  absl::StatusOr<std::string> cert = ReadPem("--tls-cert", config.tls_cert);
-  if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadPem("--tls-key", config.tls_key);
-  if (!key.ok()) return key.status();
-  grpc::SslServerCredentialsOptions options(
-      config.tls_client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-                                   : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  options.pem_key_cert_pairs.push_back({*key, *cert});
-  if (!config.tls_client_ca.empty()) {
-    absl::StatusOr<std::string> ca = ReadPem("--tls-client-ca", config.tls_client_ca);
-    if (!ca.ok()) return ca.status();
-    options.pem_root_certs = *ca;
-  }
-  return grpc::SslServerCredentials(options);
 }
 
 // Open files are the fd cache's currency: take the hard limit (raising it to
@@ -158,7 +116,8 @@ int Run(ServerConfig& config) {
     return 1;
   }
 
-  auto credentials = ServerCredentials(config);
+  auto credentials =
+      overlapd::ServerCredentials(config.tls_cert, config.tls_key, config.tls_client_ca);
   if (!credentials.ok()) {
     spdlog::error("{}", std::string(credentials.status().message()));
     return 1;
@@ -177,7 +136,8 @@ int Run(ServerConfig& config) {
   }
 
   overlapd::ServiceContext ctx;
-  ctx.tokens = &tokens;
+  // Without --tokens every call is allowed, and no call pays for the check.
+  if (!config.tokens_file.empty()) ctx.tokens = &tokens;
   ctx.engine = engine->get();
   ctx.metrics = metrics->get();
   ctx.config = &config;
