@@ -68,18 +68,26 @@ class Certificates {
   bool ok_ = false;
 };
 
-// Half-closes a Session, reads it to the end and returns its BATCH_COMPLETE
-// events by batch tag; the call must end OK.
-std::map<uint64_t, v1::Event> CloseSession(
-    grpc::ClientReaderWriter<v1::Batch, v1::EventBatch>& stream) {
-  stream.WritesDone();
-  std::map<uint64_t, v1::Event> completes;
+using SessionStream = grpc::ClientReaderWriter<v1::Batch, v1::EventBatch>;
+
+// Reads a Session's BATCH_COMPLETE events into `completes` (by batch tag)
+// until it holds `want` of them, or to the end of the stream (want 0).
+void ReadCompletes(SessionStream& stream, std::map<uint64_t, v1::Event>* completes,
+                   size_t want = 0) {
   v1::EventBatch events;
-  while (stream.Read(&events)) {
+  while ((want == 0 || completes->size() < want) && stream.Read(&events)) {
     for (const v1::Event& e : events.events()) {
-      if (e.type() == v1::BATCH_COMPLETE) completes[e.tag()] = e;
+      if (e.type() == v1::BATCH_COMPLETE) (*completes)[e.tag()] = e;
     }
   }
+}
+
+// Half-closes a Session, reads it to the end and returns its BATCH_COMPLETE
+// events by batch tag; the call must end OK.
+std::map<uint64_t, v1::Event> CloseSession(SessionStream& stream) {
+  stream.WritesDone();
+  std::map<uint64_t, v1::Event> completes;
+  ReadCompletes(stream, &completes);
   grpc::Status status = stream.Finish();
   EXPECT_TRUE(status.ok()) << status.error_message();
   return completes;
@@ -87,6 +95,15 @@ std::map<uint64_t, v1::Event> CloseSession(
 
 class SecurityTest : public ServerTest {
  protected:
+  // Starts overlapd with --tokens holding `contents` (the file is
+  // tokens_file()), and a hello.txt in its root.
+  void StartWithTokens(const std::string& contents) {
+    WriteFileOrDie(tokens_file(), contents);
+    ASSERT_NO_FATAL_FAILURE(StartServer({"--tokens", tokens_file()}));
+    WriteFileOrDie(server_->RootPath("hello.txt"), "hello");
+  }
+  std::string tokens_file() const { return dir_.Join("tokens"); }
+
   // A client of the server under test with `options`.
   std::unique_ptr<Client> Connect(const ConnectOptions& options) {
     absl::StatusOr<std::unique_ptr<Client>> c = Client::Connect(server_->address(), options);
@@ -104,6 +121,8 @@ class SecurityTest : public ServerTest {
     *batch.add_ops() = WriteOp(1, path, "written");
     return client.Execute(batch, [](const v1::Event&) {});
   }
+
+  TempDir dir_{"overlapd-tokens-"};
 };
 
 TEST_F(SecurityTest, TlsServesOnlyClientsThatTrustItsCertificate) {
@@ -157,13 +176,9 @@ TEST_F(SecurityTest, MutualTlsRequiresAClientCertificateFromTheCa) {
 }
 
 TEST_F(SecurityTest, BearerTokensAuthenticateAndScopeEveryCall) {
-  TempDir dir("overlapd-tokens-");
-  const std::string tokens = dir.Join("tokens");
-  WriteFileOrDie(tokens, absl::StrCat("# token scopes [prefix]\n", kReadToken, " read\n",
-                                      kWriteToken, "  read,write\n", kTeamToken,
-                                      " read,write team/\n"));
-  ASSERT_NO_FATAL_FAILURE(StartServer({"--tokens", tokens}));
-  WriteFileOrDie(server_->RootPath("hello.txt"), "hello");
+  ASSERT_NO_FATAL_FAILURE(StartWithTokens(absl::StrCat("# token scopes [prefix]\n", kReadToken,
+                                                       " read\n", kWriteToken, "  read,write\n",
+                                                       kTeamToken, " read,write team/\n")));
 
   // No token, a wrong one: UNAUTHENTICATED, for unary and streaming calls.
   auto anonymous = Connect({});
@@ -236,7 +251,7 @@ TEST_F(SecurityTest, BearerTokensAuthenticateAndScopeEveryCall) {
   EXPECT_TRUE(writer->GetJob(mine->id()).ok()) << "an unprefixed token sees every job";
 
   // The CLI: --token-file, or $OVERLAPD_TOKEN.
-  const std::string token_file = dir.Join("my-token");
+  const std::string token_file = dir_.Join("my-token");
   WriteFileOrDie(token_file, absl::StrCat(kWriteToken, "\n"));
   CommandResult cat = server_->RunCli({"--token-file", token_file, "cat", "hello.txt"});
   EXPECT_EQ(cat.exit_code, 0) << cat.err;
@@ -247,11 +262,7 @@ TEST_F(SecurityTest, BearerTokensAuthenticateAndScopeEveryCall) {
 }
 
 TEST_F(SecurityTest, SessionRefusesAnUnauthorizedBatchAndGoesOn) {
-  TempDir dir("overlapd-tokens-");
-  const std::string tokens = dir.Join("tokens");
-  WriteFileOrDie(tokens, absl::StrCat(kReadToken, " read\n"));
-  ASSERT_NO_FATAL_FAILURE(StartServer({"--tokens", tokens}));
-  WriteFileOrDie(server_->RootPath("hello.txt"), "hello");
+  ASSERT_NO_FATAL_FAILURE(StartWithTokens(absl::StrCat(kReadToken, " read\n")));
 
   grpc::ClientContext context;
   context.AddMetadata("authorization", absl::StrCat("Bearer ", kReadToken));
@@ -284,11 +295,7 @@ bool EventuallyCode(const std::function<absl::Status()>& probe, absl::StatusCode
 }
 
 TEST_F(SecurityTest, SighupReloadsTheTokenFile) {
-  TempDir dir("overlapd-tokens-");
-  const std::string tokens = dir.Join("tokens");
-  WriteFileOrDie(tokens, absl::StrCat(kReadToken, " read\n"));
-  ASSERT_NO_FATAL_FAILURE(StartServer({"--tokens", tokens}));
-  WriteFileOrDie(server_->RootPath("hello.txt"), "hello");
+  ASSERT_NO_FATAL_FAILURE(StartWithTokens(absl::StrCat(kReadToken, " read\n")));
   auto old_token = Connect({.token = kReadToken});
   auto new_token = Connect({.token = kWriteToken});
   ASSERT_NE(old_token, nullptr);
@@ -305,8 +312,11 @@ TEST_F(SecurityTest, SighupReloadsTheTokenFile) {
   *read.add_ops() = ReadOp(1, "hello.txt");
   read.set_tag(1);
   ASSERT_TRUE(stream->Write(read));
+  // Its first answer shows the call was authenticated: only then reload.
+  std::map<uint64_t, v1::Event> completes;
+  ReadCompletes(*stream, &completes, 1);
 
-  WriteFileOrDie(tokens, absl::StrCat(kWriteToken, " read,write\n"));
+  WriteFileOrDie(tokens_file(), absl::StrCat(kWriteToken, " read,write\n"));
   server_->Signal(SIGHUP);
   EXPECT_TRUE(EventuallyCode([&] { return StatHello(*new_token); }, absl::StatusCode::kOk))
       << "the new token was not taken";
@@ -314,12 +324,12 @@ TEST_F(SecurityTest, SighupReloadsTheTokenFile) {
 
   read.set_tag(2);
   ASSERT_TRUE(stream->Write(read));
-  std::map<uint64_t, v1::Event> completes = CloseSession(*stream);
+  completes.merge(CloseSession(*stream));
   ASSERT_EQ(completes.size(), 2u);
   EXPECT_EQ(completes[2].error().code(), 0) << "the open Session lost its grant";
 
   // A broken file on reload: logged, and the tokens in force stay.
-  WriteFileOrDie(tokens, "broken\n");
+  WriteFileOrDie(tokens_file(), "broken\n");
   server_->Signal(SIGHUP);
   EXPECT_TRUE(server_->WaitForLog("the tokens in force stay", std::chrono::seconds(10)))
       << server_->Log();
@@ -327,8 +337,7 @@ TEST_F(SecurityTest, SighupReloadsTheTokenFile) {
 }
 
 TEST_F(SecurityTest, BadTokenFileOrTlsFlagsStopTheServerWithTheReason) {
-  TempDir dir("overlapd-tokens-");
-  const std::string tokens = dir.Join("tokens");
+  const std::string tokens = tokens_file();
   WriteFileOrDie(tokens, absl::StrCat(kReadToken, " read\nshort read\n"));
   auto server = ServerProcess::Start({"--tokens", tokens});
   ASSERT_FALSE(server.ok());
