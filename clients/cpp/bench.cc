@@ -288,6 +288,30 @@ json BenchResultJson(const std::string& command, const BenchOptions& options,
           {"first_error", r.first_error}};
 }
 
+namespace {
+
+// The options every load generator takes: how many ops per batch, batches
+// in flight, streams, for how long, and --json.
+void AddLoadOptions(CLI::App* cmd, BenchOptions& opt, const std::string& batch_help,
+                    const std::string& duration_help) {
+  cmd->add_option("--batch", opt.batch, batch_help)
+      ->check(CLI::Range(1, 1 << 16))
+      ->capture_default_str();
+  cmd->add_option("--inflight", opt.inflight, "Batches in flight per stream")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  cmd->add_option("--streams", opt.streams,
+                  "Session streams, each on its own thread and connection")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--duration", opt.duration_s, duration_help)
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
+  cmd->add_flag("--json", opt.json, "Print one JSON object");
+}
+
+}  // namespace
+
 BenchCommands::BenchCommands(CLI::App& app, const GlobalOptions& global)
     : global_(global) {
   CLI::App* bench = app.add_subcommand(
@@ -307,19 +331,7 @@ BenchCommands::BenchCommands(CLI::App& app, const GlobalOptions& global)
                     "Read these remote files instead of listing --dir (repeatable)");
   read_opt_.batch = 64;
   read_opt_.inflight = 8;
-  read_->add_option("--batch", read_opt_.batch, "Read ops per batch")
-      ->check(CLI::Range(1, 1 << 16))
-      ->capture_default_str();
-  read_->add_option("--inflight", read_opt_.inflight, "Batches in flight per stream")
-      ->check(CLI::Range(1, 4096))
-      ->capture_default_str();
-  read_->add_option("--streams", read_opt_.streams,
-                    "Session streams, each on its own thread and connection")
-      ->check(CLI::Range(1, 1024))
-      ->capture_default_str();
-  read_->add_option("--duration", read_opt_.duration_s, "Seconds measured")
-      ->check(CLI::Range(0.0, 86400.0))
-      ->capture_default_str();
+  AddLoadOptions(read_, read_opt_, "Read ops per batch", "Seconds measured");
   read_->add_option("--warmup", read_opt_.warmup_s, "Seconds run before measuring")
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
@@ -330,7 +342,6 @@ BenchCommands::BenchCommands(CLI::App& app, const GlobalOptions& global)
   read_->add_flag("--verify", read_opt_.verify, "Check every chunk's CRC32C");
   read_->add_option("--seed", read_opt_.seed, "Seed of the random file order")
       ->capture_default_str();
-  read_->add_flag("--json", read_opt_.json, "Print one JSON object");
 
   write_ = bench->add_subcommand(
       "write",
@@ -352,22 +363,9 @@ BenchCommands::BenchCommands(CLI::App& app, const GlobalOptions& global)
   write_opt_.batch = 16;
   write_opt_.inflight = 4;
   write_opt_.duration_s = 600;
-  write_->add_option("--batch", write_opt_.batch,
-                     "Write ops per batch (fewer when the message would be too big)")
-      ->check(CLI::Range(1, 1 << 16))
-      ->capture_default_str();
-  write_->add_option("--inflight", write_opt_.inflight, "Batches in flight per stream")
-      ->check(CLI::Range(1, 4096))
-      ->capture_default_str();
-  write_->add_option("--streams", write_opt_.streams,
-                     "Session streams, each on its own thread and connection")
-      ->check(CLI::Range(1, 1024))
-      ->capture_default_str();
-  write_->add_option("--duration", write_opt_.duration_s,
-                     "Upper bound in seconds: no batch is sent after it")
-      ->check(CLI::Range(0.0, 86400.0))
-      ->capture_default_str();
-  write_->add_flag("--json", write_opt_.json, "Print one JSON object");
+  AddLoadOptions(write_, write_opt_,
+                 "Write ops per batch (fewer when the message would be too big)",
+                 "Upper bound in seconds: no batch is sent after it");
 }
 
 std::optional<absl::Status> BenchCommands::Run(Client& client) {

@@ -271,10 +271,6 @@ class ChunkUploader {
   uint64_t acked_bytes_ = 0;
 };
 
-}  // namespace
-
-namespace {
-
 absl::StatusOr<std::string> ReadPem(const char* what, const std::string& path) {
   std::ifstream in(path);
   std::stringstream text;
