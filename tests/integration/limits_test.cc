@@ -94,23 +94,31 @@ TEST_F(LimitsTest, SessionRefusesOverLimitBatchAndGoesOn) {
   EXPECT_EQ(ListDir(server_->root()), (std::vector<std::string>{"fine-0", "fine-1"}));
 }
 
-class LinkTest : public ServerTest {};
+class LinkTest : public ServerTest {
+ protected:
+  // write `data` to `path` (CREATE_NEW) -> fsync it -> read it back, linked:
+  // tags 1, 2 and 3.
+  static v1::Batch WriteFsyncReadChain(const std::string& path, const std::string& data) {
+    v1::Batch batch;
+    v1::Op* write = batch.add_ops();
+    *write = WriteOp(1, path, data, v1::WRITE_MODE_CREATE_NEW);
+    write->set_link_next(true);
+    v1::Op* fsync = batch.add_ops();
+    fsync->set_tag(2);
+    fsync->mutable_fsync()->set_path(path);
+    fsync->set_link_next(true);
+    *batch.add_ops() = ReadOp(3, path);
+    return batch;
+  }
+};
 
 TEST_F(LinkTest, FailedLinkCancelsTheRestOfTheChain) {
   ASSERT_NO_FATAL_FAILURE(StartServer());
   const std::string original = "the original content\n";
   WriteFileOrDie(server_->RootPath("existing.txt"), original);
 
-  v1::Batch batch;
+  v1::Batch batch = WriteFsyncReadChain("existing.txt", "replacement\n");
   batch.set_tag(99);
-  v1::Op* write = batch.add_ops();
-  *write = WriteOp(1, "existing.txt", "replacement\n", v1::WRITE_MODE_CREATE_NEW);
-  write->set_link_next(true);
-  v1::Op* fsync = batch.add_ops();
-  fsync->set_tag(2);
-  fsync->mutable_fsync()->set_path("existing.txt");
-  fsync->set_link_next(true);
-  *batch.add_ops() = ReadOp(3, "existing.txt");
   CallResult r = RunExecute(*server_->NewStub(), batch);
   ASSERT_TRUE(r.status.ok()) << r.status.error_message();
   std::map<uint64_t, OpOutcome> ops = GroupByTag(r.events);
@@ -132,15 +140,7 @@ TEST_F(LinkTest, SuccessfulChainRunsInOrder) {
   // write -> fsync -> read of a new file: the read sees the write only if
   // the chain really runs in order.
   const std::string data = RandomBytes(3u << 20, 5);
-  v1::Batch batch;
-  v1::Op* write = batch.add_ops();
-  *write = WriteOp(1, "chained.bin", data, v1::WRITE_MODE_CREATE_NEW);
-  write->set_link_next(true);
-  v1::Op* fsync = batch.add_ops();
-  fsync->set_tag(2);
-  fsync->mutable_fsync()->set_path("chained.bin");
-  fsync->set_link_next(true);
-  *batch.add_ops() = ReadOp(3, "chained.bin");
+  v1::Batch batch = WriteFsyncReadChain("chained.bin", data);
   CallResult r = RunExecute(*server_->NewStub(), batch);
   ASSERT_TRUE(r.status.ok()) << r.status.error_message();
   std::map<uint64_t, OpOutcome> ops = GroupByTag(r.events);
