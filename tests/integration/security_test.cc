@@ -104,6 +104,20 @@ class SecurityTest : public ServerTest {
   }
   std::string tokens_file() const { return dir_.Join("tokens"); }
 
+  // A Session call carrying `token`, and the context it lives in.
+  struct TokenSession {
+    grpc::ClientContext context;
+    std::unique_ptr<v1::IoService::Stub> stub;
+    std::unique_ptr<SessionStream> stream;
+  };
+  std::unique_ptr<TokenSession> OpenSession(const char* token) {
+    auto session = std::make_unique<TokenSession>();
+    session->context.AddMetadata("authorization", absl::StrCat("Bearer ", token));
+    session->stub = server_->NewStub();
+    session->stream = session->stub->Session(&session->context);
+    return session;
+  }
+
   // A client of the server under test with `options`.
   std::unique_ptr<Client> Connect(const ConnectOptions& options) {
     absl::StatusOr<std::unique_ptr<Client>> c = Client::Connect(server_->address(), options);
@@ -264,10 +278,8 @@ TEST_F(SecurityTest, BearerTokensAuthenticateAndScopeEveryCall) {
 TEST_F(SecurityTest, SessionRefusesAnUnauthorizedBatchAndGoesOn) {
   ASSERT_NO_FATAL_FAILURE(StartWithTokens(absl::StrCat(kReadToken, " read\n")));
 
-  grpc::ClientContext context;
-  context.AddMetadata("authorization", absl::StrCat("Bearer ", kReadToken));
-  auto stub = server_->NewStub();
-  auto stream = stub->Session(&context);
+  std::unique_ptr<TokenSession> session = OpenSession(kReadToken);
+  SessionStream* stream = session->stream.get();
   v1::Batch write;
   write.set_tag(1);
   *write.add_ops() = WriteOp(1, "nope.txt", "x");
@@ -304,10 +316,8 @@ TEST_F(SecurityTest, SighupReloadsTheTokenFile) {
   EXPECT_EQ(StatHello(*new_token).code(), absl::StatusCode::kUnauthenticated);
 
   // A Session authenticated now keeps its grant across the reload.
-  grpc::ClientContext context;
-  context.AddMetadata("authorization", absl::StrCat("Bearer ", kReadToken));
-  auto stub = server_->NewStub();
-  auto stream = stub->Session(&context);
+  std::unique_ptr<TokenSession> session = OpenSession(kReadToken);
+  SessionStream* stream = session->stream.get();
   v1::Batch read;
   *read.add_ops() = ReadOp(1, "hello.txt");
   read.set_tag(1);
