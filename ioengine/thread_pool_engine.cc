@@ -11,7 +11,6 @@ using internal::Io;
 
 namespace {
 
-
 // Runs one IO with a blocking system call; returns bytes or -errno, like a
 // CQE's res.
 int64_t RunIo(Io* io) {

@@ -16,7 +16,6 @@ namespace {
 
 constexpr unsigned kReapBatch = 64;
 
-
 // Returns an SQE, submitting what is queued first if the SQ is full. Null
 // when even that frees none (the kernel has not consumed the SQ yet).
 io_uring_sqe* GetSqe(io_uring* ring) {
