@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "ioengine/temp_names.h"
 
 namespace overlapd::io {
 
@@ -47,10 +48,6 @@ enum class WriteMode : uint8_t {
   // fsync the directory: readers see the old file or the new, never a mix.
   kReplaceAtomic
 };
-
-// Temp files of atomic replaces are named ".NAME<kTempMarker>HEX", so that
-// a restart can find and remove those a crash left behind.
-inline constexpr std::string_view kTempMarker = ".overlapd-tmp-";
 
 // Alignment of O_DIRECT offsets, lengths and buffers (the page size covers
 // every logical block size in use).
@@ -252,6 +249,10 @@ struct EngineOptions {
   size_t fd_cache_entries = 16384;
   // io_uring: let a kernel thread poll the SQ (root or CAP_SYS_NICE).
   bool sqpoll = false;
+  // Mints the names of atomic replaces' temp files (temp_names.h). Not
+  // owned; null: the engine makes an ephemeral one (nothing it leaves
+  // behind is ever proven, so nothing is swept).
+  const TempNamer* temp_namer = nullptr;
 };
 
 // The engine interface. Backends: UringEngine (uring_engine.h) and

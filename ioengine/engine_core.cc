@@ -199,6 +199,11 @@ EngineCore::EngineCore(EngineOptions options)
         if (options.queue_depth < 1) options.queue_depth = 1;
         return options;
       }()),
+      own_temp_namer_(options_.temp_namer == nullptr
+                          ? std::make_unique<TempNamer>(TempNamer::Ephemeral())
+                          : nullptr),
+      temp_namer_(options_.temp_namer != nullptr ? options_.temp_namer
+                                                 : own_temp_namer_.get()),
       fd_cache_(options_.fd_cache_entries, kFdCacheMaxAgeNs),
       chunk_crc_combiner_(options_.chunk_bytes) {
   for (int i = 0; i < options_.workers; ++i) {
@@ -524,16 +529,10 @@ bool EngineCore::OpenAtomicTemp(Op* op) {
     return false;
   }
   st.dir_fd = dir_fd;
-  static std::atomic<uint64_t> counter{0};
+  // 64 random bits: a collision (EEXIST) is as good as impossible, but a
+  // retry costs nothing.
   for (int attempt = 0; attempt < 8; ++attempt) {
-    char suffix[32];
-    snprintf(suffix, sizeof(suffix), "%016llx",
-             static_cast<unsigned long long>(
-                 (NowNs() * 0x9E3779B97F4A7C15ull) ^
-                 (counter.fetch_add(1, std::memory_order_relaxed) << 1)));
-    // Keep within NAME_MAX whatever the target's name length.
-    std::string name(".");
-    name.append(leaf, 0, 200).append(kTempMarker).append(suffix);
+    std::string name = temp_namer_->Mint(leaf, TempKind::kAtomic);
     int fd = openat(dir_fd, name.c_str(),
                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd >= 0) {

@@ -207,6 +207,8 @@ class EngineCore : public Engine {
   void Push(int worker, internal::Task* task);
   void OpDone();
 
+  const std::unique_ptr<TempNamer> own_temp_namer_;
+  const TempNamer* const temp_namer_;
   FdCache fd_cache_;
   Crc32cCombiner chunk_crc_combiner_;  // for chunk_bytes-long chunks
   std::atomic<uint32_t> next_worker_{0};

@@ -8,7 +8,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev liburing-dev libisal-dev
   libgtest-dev libgmock-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
-  libgoogle-perftools-dev
+  libgoogle-perftools-dev libssl-dev
   python3-grpcio python3-protobuf python3-pytest
 )
 # Test-only peers: a real Prometheus scrapes the server in the metrics test;

@@ -34,6 +34,7 @@ struct ServiceContext {
   const ServerConfig* config = nullptr;
   EventLog* log = nullptr;  // also hands out every event's seq
   const TokenStore* tokens = nullptr;  // bearer tokens; null or empty: off
+  const io::TempNamer* temp_namer = nullptr;  // mints BeginUpload's names
   std::atomic<uint64_t> next_job_id{1};
   StreamRegistry streams;
 };

@@ -370,6 +370,27 @@ grpc::ServerUnaryReactor* IoServiceImpl::ListJobs(grpc::CallbackServerContext* c
                      response);
 }
 
+grpc::ServerUnaryReactor* IoServiceImpl::BeginUpload(grpc::CallbackServerContext* context,
+                                                     const v1::BeginUploadRequest* request,
+                                                     v1::Upload* response) {
+  absl::StatusOr<std::shared_ptr<const Grant>> grant = Authenticate(context);
+  absl::Status allowed = grant.status();
+  if (allowed.ok()) allowed = CheckEntryPath(request->path(), "path");
+  if (allowed.ok() && *grant != nullptr) {
+    allowed = (*grant)->CheckScope(kScopeWrite, "BeginUpload");
+    if (allowed.ok()) allowed = (*grant)->CheckPath(request->path(), "path");
+  }
+  if (!allowed.ok()) return FinishUnary(context, allowed);
+  std::string_view path = request->path();
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  const std::string_view leaf = LeafOf(path);
+  std::string temp(path.substr(0, path.size() - leaf.size()));  // "dir/" or ""
+  temp += ctx_.temp_namer->Mint(leaf, io::TempKind::kUpload);
+  response->set_temp_path(std::move(temp));
+  response->set_grace_seconds(static_cast<uint64_t>(ctx_.config->upload_grace_s));
+  return FinishUnary(context, absl::OkStatus());
+}
+
 grpc::ServerWriteReactor<v1::EventBatch>* IoServiceImpl::Execute(
     grpc::CallbackServerContext* context, const v1::Batch* batch) {
   absl::StatusOr<std::shared_ptr<const Grant>> grant = Authenticate(context);
@@ -409,6 +430,7 @@ grpc::ServerUnaryReactor* IoServiceImpl::GetCapabilities(
   response->set_max_list_entries(l.max_list_entries);
   response->set_max_events_per_message(l.max_events_per_message);
   for (const auto& f : engine.features()) response->add_engine_features(f);
+  response->set_upload_grace_seconds(static_cast<uint64_t>(ctx_.config->upload_grace_s));
   return FinishUnary(context, absl::OkStatus());
 }
 
