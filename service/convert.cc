@@ -2,6 +2,7 @@
 
 #include <errno.h>
 
+#include <cstdint>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -65,9 +66,11 @@ absl::Status ValidateOp(const v1::Op& op, int i, int count, const Limits& limits
         return absl::InvalidArgumentError(absl::StrCat(
             Field(i, "write.durability"), ": unknown value ", w.durability()));
       }
-      if (w.offset() + w.data().size() < w.offset()) {
-        return absl::OutOfRangeError(
-            absl::StrCat(Field(i, "write.offset"), ": offset + size overflows"));
+      // No file can reach past 2^63 - 1 bytes (off_t).
+      if (w.offset() > static_cast<uint64_t>(INT64_MAX) - w.data().size()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            Field(i, "write.offset"), ": offset ", w.offset(), " + ", w.data().size(),
+            " bytes ends past the largest file offset (2^63 - 1)"));
       }
       return absl::OkStatus();
     }

@@ -81,8 +81,9 @@ class EventStream : public io::OpSink, public Drainable {
   // Called (on the writer) after a write released credit.
   virtual void CreditFreed() {}
 
-  // Runs the ops of a validated batch; its write data is moved out.
-  void SubmitBatch(v1::Batch& batch);
+  // Runs the ops of a validated batch; its write data is moved out. Paths
+  // resolve beneath `base` (the token's prefix; "" = the root).
+  void SubmitBatch(v1::Batch& batch, const std::string& base);
   // Emits BATCH_COMPLETE with `status` for a batch refused before any IO.
   void RefuseBatch(uint64_t tag, const absl::Status& status);
   // No more batches will come: the call ends once every op has completed

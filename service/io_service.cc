@@ -24,7 +24,7 @@ class ExecuteReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
     }
     // The request lives until the call ends and nothing else reads it:
     // moving write payloads out of it saves a copy of up to max_op_bytes.
-    SubmitBatch(*const_cast<v1::Batch*>(batch));
+    SubmitBatch(*const_cast<v1::Batch*>(batch), PathPrefixOf(grant));
     CloseInput();
   }
 
@@ -91,7 +91,7 @@ class SessionReactor final
 
  private:
   void SubmitAndReadNext() {
-    SubmitBatch(in_);
+    SubmitBatch(in_, PathPrefixOf(grant_.get()));
     in_.Clear();
     StartRead(&in_);
   }

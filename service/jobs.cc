@@ -29,7 +29,7 @@ Job::Job(JobManager& manager, uint64_t id, v1::Batch& batch, std::string owner_p
       created_ns_(WallNs()),
       credit_(manager.options_.read_credit_bytes) {
   run_ = std::make_unique<BatchRun>(id, batch, manager.ctx_.config->limits, this,
-                                    &credit_, /*deliver_data=*/false);
+                                    &credit_, /*deliver_data=*/false, owner_prefix_);
 }
 
 void Job::OnReadChunk(io::Op& op, uint64_t offset, std::string data,

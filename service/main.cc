@@ -130,6 +130,7 @@ int Run(ServerConfig& config) {
     return 1;
   }
   config.engine_options.root_fd = root_fd;
+  config.engine_options.max_read_bytes = config.limits.max_read_bytes;
   absl::StatusOr<overlapd::io::TempNamer> temp_namer = OpenStateDir(config);
   if (!temp_namer.ok()) {
     spdlog::error("{}", std::string(temp_namer.status().message()));
@@ -316,6 +317,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-op-bytes", config.limits.max_op_bytes,
                  "Largest Write payload")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  app.add_option("--max-read-bytes", config.limits.max_read_bytes,
+                 "Largest range one Read or Copy may cover, reads to end of file included")
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
   app.add_option("--max-message-bytes", config.limits.max_message_bytes,

@@ -3,6 +3,7 @@
 // bytes, a FIFO, a symlink out of a token's prefix, a user file that looks
 // like a temp file, a path spelled two ways) and checks that the server
 // neither crashes, hangs, escapes nor loses or hides data.
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -121,6 +122,194 @@ TEST(HostileTest, StateDirInsideTheRootIsRefused) {
   EXPECT_NE(std::string(server.status().message()).find("lies inside --root"),
             std::string::npos)
       << server.status();
+}
+
+
+// ---- item 1: a sparse file of 2^62 bytes -----------------------------------
+
+class HostileServerTest : public ServerTest {
+ protected:
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(StartServer({"--max-read-bytes", "1G"})); }
+  v1::Event Run(v1::Op op) { return RunOneOp(*server_->NewStub(), std::move(op)); }
+  void ExpectAlive() {
+    WriteFileOrDie(server_->RootPath("alive.txt"), "yes");
+    v1::Event e = Run(ReadOp(9, "alive.txt"));
+    EXPECT_EQ(e.type(), v1::READ_COMPLETE) << "the server stopped serving: " << Describe(e);
+  }
+};
+
+TEST_F(HostileServerTest, HugeSparseFileNeitherCrashesNorGrows) {
+  // 2^62 where the filesystem allows it (xfs, btrfs, tmpfs), else just
+  // under ext4's 16 TiB.
+  uint64_t kHuge = 1ull << 62;
+  v1::Op w = WriteOp(1, "sparse", "x", v1::WRITE_MODE_AT);
+  w.mutable_write()->set_offset(kHuge);
+  v1::Event written = Run(w);
+  if (written.type() == v1::OP_FAILED && written.error().errno_value() == EFBIG) {
+    kHuge = (1ull << 44) - (1ull << 20);
+    w.mutable_write()->set_offset(kHuge);
+    written = Run(w);
+  }
+  ASSERT_EQ(written.type(), v1::WRITE_COMPLETE) << Describe(written);
+  auto before = server_->Memory();
+  ASSERT_TRUE(before.ok());
+  // To EOF from 0, and a copy: over --max-read-bytes, refused before any IO.
+  v1::Event whole = Run(ReadOp(2, "sparse"));
+  EXPECT_EQ(whole.type(), v1::OP_FAILED) << Describe(whole);
+  EXPECT_EQ(whole.error().code(), kCodeResourceExhausted) << Describe(whole);
+  EXPECT_NE(whole.error().message().find("--max-read-bytes"), std::string::npos);
+  v1::Op copy;
+  copy.set_tag(3);
+  copy.mutable_copy()->set_src("sparse");
+  copy.mutable_copy()->set_dst("sparse.copy");
+  v1::Event copied = Run(copy);
+  EXPECT_EQ(copied.type(), v1::OP_FAILED) << Describe(copied);
+  EXPECT_EQ(copied.error().code(), kCodeResourceExhausted) << Describe(copied);
+  // The tail, to EOF: one byte, and its CRC.
+  v1::Event tail = Run(ReadOp(4, "sparse", kHuge - 3));
+  ASSERT_EQ(tail.type(), v1::READ_COMPLETE) << Describe(tail);
+  EXPECT_EQ(tail.bytes(), 4u);
+  EXPECT_EQ(tail.crc32c(), SoftCrc32c(std::string("\0\0\0x", 4)));
+  // Past EOF, and at offsets no file reaches: short reads, not errors.
+  for (uint64_t offset : std::vector<uint64_t>{kHuge + 10, 1ull << 63, ~0ull}) {
+    v1::Event past = Run(ReadOp(5, "sparse", offset, 10));
+    EXPECT_EQ(past.type(), v1::READ_COMPLETE) << offset << ": " << Describe(past);
+    EXPECT_EQ(past.bytes(), 0u);
+  }
+  auto after = server_->Memory();
+  ASSERT_TRUE(after.ok());
+  EXPECT_LT(after->peak_rss, before->peak_rss + (64u << 20))
+      << "per-op memory grew with the size of the file";
+  ExpectAlive();
+}
+
+TEST_F(HostileServerTest, ReadToEofOfAManyChunkFileKeepsItsCrc) {
+  // Many chunks completing out of order fold into one CRC in file order.
+  std::string data = RandomBytes((40u << 20) + 12345, 21);
+  WriteFileOrDie(server_->RootPath("big"), data);
+  CallResult r = RunExecute(*server_->NewStub(), BatchOf({ReadOp(1, "big")}));
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  auto grouped = GroupByTag(r.events);
+  const OpOutcome& out = grouped.at(1);
+  EXPECT_TRUE(out.problems.empty()) << out.problems.front();
+  ASSERT_NE(out.terminal(), nullptr);
+  EXPECT_EQ(out.terminal()->crc32c(), SoftCrc32c(data));
+  EXPECT_EQ(out.data, data);
+}
+
+// ---- item 3: a FIFO must not block a worker ---------------------------------
+
+TEST_F(HostileServerTest, FifoAndDirectoryAreRefusedWithoutBlocking) {
+  ASSERT_EQ(mkfifo(server_->RootPath("fifo").c_str(), 0644), 0);
+  ASSERT_EQ(mkdir(server_->RootPath("dir").c_str(), 0755), 0);
+  WriteFileOrDie(server_->RootPath("file"), "data");
+  // More FIFO ops than workers: had any blocked, the last read would hang.
+  std::vector<v1::Op> ops;
+  for (int i = 0; i < 4; ++i) ops.push_back(ReadOp(i, "fifo"));
+  ops.push_back(WriteOp(10, "fifo", "x", v1::WRITE_MODE_AT));
+  v1::Op copy;
+  copy.set_tag(11);
+  copy.mutable_copy()->set_src("fifo");
+  copy.mutable_copy()->set_dst("c");
+  ops.push_back(copy);
+  v1::Op copy_to;
+  copy_to.set_tag(12);
+  copy_to.mutable_copy()->set_src("file");
+  copy_to.mutable_copy()->set_dst("fifo");
+  ops.push_back(copy_to);
+  v1::Op fsync;
+  fsync.set_tag(13);
+  fsync.mutable_fsync()->set_path("fifo");
+  ops.push_back(fsync);
+  ops.push_back(ReadOp(14, "dir"));
+  ops.push_back(WriteOp(15, "dir", "x", v1::WRITE_MODE_AT));
+  ops.push_back(ReadOp(16, "file"));  // positive control
+  CallResult r = RunExecute(*server_->NewStub(), BatchOf(std::move(ops)), std::chrono::seconds(20));
+  ASSERT_TRUE(r.status.ok()) << r.status.error_code() << " " << r.status.error_message();
+  for (const auto& [tag, out] : GroupByTag(r.events)) {
+    ASSERT_NE(out.terminal(), nullptr) << tag;
+    const v1::Event& e = *out.terminal();
+    if (tag == 16) {
+      EXPECT_EQ(e.type(), v1::READ_COMPLETE) << Describe(e);
+      continue;
+    }
+    EXPECT_EQ(e.type(), v1::OP_FAILED) << tag << ": " << Describe(e);
+    EXPECT_EQ(e.error().code(), 9 /* FAILED_PRECONDITION */) << tag << ": " << Describe(e);
+    if (tag < 14) {
+      EXPECT_NE(e.error().message().find("not a regular file"), std::string::npos);
+    }
+  }
+  EXPECT_FALSE(PathExists(server_->RootPath("c"))) << "a failed copy left its destination";
+  ExpectAlive();
+}
+
+// ---- item 8: an acknowledged change is seen under every spelling ----------
+
+TEST_F(HostileServerTest, NoStaleReadsAfterReplaceDeleteOrRenameUnderAnySpelling) {
+  auto stub = server_->NewStub();
+  v1::Op mkdir;
+  mkdir.mutable_mkdir()->set_path("a");
+  ASSERT_EQ(Run(mkdir).type(), v1::MKDIR_COMPLETE);
+  ASSERT_EQ(Run(WriteOp(1, "a/f", "old")).type(), v1::WRITE_COMPLETE);
+  const std::vector<std::string> spellings = {"a/f", "./a/f", "a//f", "a/./f"};
+  auto read = [&](const std::string& path) {
+    CallResult r = RunExecute(*stub, BatchOf({ReadOp(1, path)}));
+    auto grouped = GroupByTag(r.events);
+    const v1::Event* t = grouped[1].terminal();
+    return t != nullptr && t->type() == v1::READ_COMPLETE ? grouped[1].data
+                                                          : std::string("<failed>");
+  };
+  for (const auto& p : spellings) ASSERT_EQ(read(p), "old") << p;  // cached now
+  ASSERT_EQ(Run(WriteOp(2, "a/f", "new", v1::WRITE_MODE_REPLACE_ATOMIC)).type(),
+            v1::WRITE_COMPLETE);
+  for (const auto& p : spellings) EXPECT_EQ(read(p), "new") << p;
+  v1::Op del;
+  del.mutable_delete_()->set_path("a/f");
+  ASSERT_EQ(Run(del).type(), v1::DELETE_COMPLETE);
+  for (const auto& p : spellings) EXPECT_EQ(read(p), "<failed>") << p;
+  ASSERT_EQ(Run(WriteOp(3, "a/g", "first g")).type(), v1::WRITE_COMPLETE);
+  ASSERT_EQ(read("./a/g"), "first g");
+  v1::Op mv;
+  mv.mutable_rename()->set_src("a");
+  mv.mutable_rename()->set_dst("b");
+  ASSERT_EQ(Run(mv).type(), v1::RENAME_COMPLETE);
+  ASSERT_EQ(Run(mkdir).type(), v1::MKDIR_COMPLETE);
+  ASSERT_EQ(Run(WriteOp(4, "a/g", "second g")).type(), v1::WRITE_COMPLETE);
+  EXPECT_EQ(read("./a/g"), "second g");
+  EXPECT_EQ(read("b/g"), "first g");
+}
+
+// ---- item 14: the right code for each mistake --------------------------------
+
+TEST_F(HostileServerTest, EachMistakeGetsItsOwnCode) {
+  // ".." out of the root through a missing directory: still an escape.
+  v1::Event escape = Run(ReadOp(1, "nope/../../b"));
+  EXPECT_EQ(escape.type(), v1::OP_FAILED);
+  EXPECT_EQ(escape.error().code(), kCodePermissionDenied) << Describe(escape);
+  // A symlink loop inside the root is no escape.
+  ASSERT_EQ(symlink("loop2", server_->RootPath("loop1").c_str()), 0);
+  ASSERT_EQ(symlink("loop1", server_->RootPath("loop2").c_str()), 0);
+  v1::Event loop = Run(ReadOp(2, "loop1"));
+  EXPECT_EQ(loop.type(), v1::OP_FAILED);
+  EXPECT_EQ(loop.error().code(), 9 /* FAILED_PRECONDITION */) << Describe(loop);
+  // A write that cannot reach its offset: refused before IO, no file left.
+  v1::Op far = WriteOp(3, "far", "x", v1::WRITE_MODE_AT);
+  far.mutable_write()->set_offset(1ull << 63);
+  CallResult r = RunExecute(*server_->NewStub(), BatchOf({far}));
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(r.status.error_message().find("ops[0].write.offset"), std::string::npos);
+  // One the filesystem refuses at run time (ext4: 16 TiB; tmpfs may
+  // accept it): whatever the answer, no empty file stays behind.
+  v1::Op big = WriteOp(4, "big-offset", "x", v1::WRITE_MODE_AT);
+  big.mutable_write()->set_offset((1ull << 62) + (1ull << 61));
+  v1::Event e = Run(big);
+  if (e.type() == v1::OP_FAILED) {
+    EXPECT_FALSE(PathExists(server_->RootPath("big-offset"))) << Describe(e);
+  }
+  // A failed CREATE_NEW write on an existing file leaves it as it was.
+  WriteFileOrDie(server_->RootPath("kept"), "kept");
+  EXPECT_EQ(Run(WriteOp(5, "kept", "x", v1::WRITE_MODE_CREATE_NEW)).type(), v1::OP_FAILED);
+  EXPECT_EQ(ReadFileOrDie(server_->RootPath("kept")), "kept");
 }
 
 }  // namespace
