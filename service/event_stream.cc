@@ -234,7 +234,7 @@ bool EventStream::WriteOrFinish() {
       // Seqs are given here, in the order the client will see the events,
       // so that they increase strictly along every stream.
       if (logged) {
-        log.Append(&node->event, /*session=*/true);
+        log.Append(&node->event, /*session=*/true, owner_);
       } else {
         node->event.set_seq(log.NextSeq());
       }

@@ -312,5 +312,159 @@ TEST_F(HostileServerTest, EachMistakeGetsItsOwnCode) {
   EXPECT_EQ(ReadFileOrDie(server_->RootPath("kept")), "kept");
 }
 
+
+// ---- items 5 and 6: a token's prefix is a second sandbox ---------------------
+
+constexpr char kPubRead[] = "pub-read-0123456789abcdef";
+constexpr char kPubWrite[] = "pub-write-0123456789abcdef";
+constexpr char kAdmin[] = "admin-token-0123456789abcdef";
+
+class PrefixTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WriteFileOrDie(dir_.Join("tokens"), absl::StrCat(kPubRead, " read pub\n", kPubWrite,
+                                                     " read,write pub\n", kAdmin, " read,write\n"));
+    auto server = ServerProcess::Start({"--tokens", dir_.Join("tokens")});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    stub_ = server_->NewStub();
+    for (const char* d : {"pub", "secret"}) ASSERT_EQ(mkdir(Root(d).c_str(), 0755), 0);
+    WriteFileOrDie(Root("secret/s.txt"), "secret");
+    WriteFileOrDie(Root("secret/victim.txt"), "victim");
+    WriteFileOrDie(Root("pub/own.txt"), "public");
+    ASSERT_EQ(symlink("../secret/s.txt", Root("pub/link_secret").c_str()), 0);
+    ASSERT_EQ(symlink("../secret", Root("pub/link_dir").c_str()), 0);
+  }
+  std::string Root(const std::string& p) const { return server_->RootPath(p); }
+
+  v1::Event RunAs(const char* token, v1::Op op) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", absl::StrCat("Bearer ", token));
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    v1::Batch batch;
+    *batch.add_ops() = std::move(op);
+    auto reader = stub_->Execute(&ctx, batch);
+    v1::EventBatch msg;
+    v1::Event terminal;
+    while (reader->Read(&msg)) {
+      for (const auto& e : msg.events()) {
+        if (e.type() != v1::BATCH_COMPLETE && e.type() != v1::READ_CHUNK) terminal = e;
+      }
+    }
+    grpc::Status st = reader->Finish();
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return terminal;
+  }
+  uint64_t SubmitAs(const char* token, const std::vector<std::string>& stat_paths) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", absl::StrCat("Bearer ", token));
+    v1::Batch batch;
+    for (const auto& p : stat_paths) batch.add_ops()->mutable_stat()->set_path(p);
+    v1::Job job;
+    grpc::Status st = stub_->Submit(&ctx, batch, &job);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return job.id();
+  }
+
+  TempDir dir_{"overlapd-prefix-"};
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<v1::IoService::Stub> stub_;
+};
+
+TEST_F(PrefixTest, SymlinksInsideThePrefixCannotLeadOutOfIt) {
+  auto denied = [](const v1::Event& e) {
+    return e.type() == v1::OP_FAILED && e.error().code() == kCodePermissionDenied;
+  };
+  // Positive controls: the prefix's own file, and the admin through the link.
+  EXPECT_EQ(RunAs(kPubRead, ReadOp(1, "pub/own.txt")).type(), v1::READ_COMPLETE);
+  EXPECT_EQ(RunAs(kAdmin, ReadOp(1, "pub/link_secret")).type(), v1::READ_COMPLETE);
+
+  EXPECT_TRUE(denied(RunAs(kPubRead, ReadOp(1, "pub/link_secret"))));
+  EXPECT_TRUE(denied(RunAs(kPubRead, ReadOp(1, "./pub//link_dir/s.txt"))));
+  v1::Op list;
+  list.mutable_list()->set_path("pub/link_dir");
+  EXPECT_TRUE(denied(RunAs(kPubRead, list)));
+  v1::Op stat;
+  stat.mutable_stat()->set_path("pub/link_dir/victim.txt");
+  EXPECT_TRUE(denied(RunAs(kPubRead, stat)));
+
+  EXPECT_TRUE(denied(RunAs(kPubWrite, WriteOp(1, "pub/link_secret", "", v1::WRITE_MODE_TRUNCATE))));
+  EXPECT_TRUE(denied(RunAs(kPubWrite, WriteOp(1, "pub/link_dir/new.txt", "x"))));
+  v1::Op mv;
+  mv.mutable_rename()->set_src("pub/link_dir/victim.txt");
+  mv.mutable_rename()->set_dst("pub/victim.txt");
+  EXPECT_TRUE(denied(RunAs(kPubWrite, mv)));
+  v1::Op mkdir;
+  mkdir.mutable_mkdir()->set_path("pub/link_dir/made");
+  EXPECT_TRUE(denied(RunAs(kPubWrite, mkdir)));
+  v1::Op copy;
+  copy.mutable_copy()->set_src("pub/link_secret");
+  copy.mutable_copy()->set_dst("pub/stolen.txt");
+  EXPECT_TRUE(denied(RunAs(kPubWrite, copy)));
+
+  EXPECT_EQ(ReadFileOrDie(Root("secret/s.txt")), "secret");
+  EXPECT_EQ(ReadFileOrDie(Root("secret/victim.txt")), "victim");
+  EXPECT_FALSE(PathExists(Root("secret/made")));
+  EXPECT_FALSE(PathExists(Root("secret/new.txt")));
+  EXPECT_FALSE(PathExists(Root("pub/stolen.txt")));
+  // The prefix directory itself is the token's: it may make it again.
+  v1::Op rmdir;
+  ASSERT_EQ(unlink(Root("pub/link_secret").c_str()), 0);
+  ASSERT_EQ(unlink(Root("pub/link_dir").c_str()), 0);
+  ASSERT_EQ(unlink(Root("pub/own.txt").c_str()), 0);
+  rmdir.mutable_delete_()->set_path("pub");
+  rmdir.mutable_delete_()->set_directory(true);
+  EXPECT_EQ(RunAs(kPubWrite, rmdir).type(), v1::DELETE_COMPLETE);
+  v1::Op remake;
+  remake.mutable_mkdir()->set_path("pub");
+  EXPECT_EQ(RunAs(kPubWrite, remake).type(), v1::MKDIR_COMPLETE);
+}
+
+TEST_F(PrefixTest, SubscribersSeeOnlyTheirPrefixWholeComponentsNormalised) {
+  for (const char* d : {"public"}) ASSERT_EQ(mkdir(Root(d).c_str(), 0755), 0);
+  WriteFileOrDie(Root("public/x.txt"), "x");
+  WriteFileOrDie(Root("pubsecret.txt"), "x");
+  // Another token's job on look-alike paths, then one of the prefix's own.
+  const uint64_t admin_job =
+      SubmitAs(kAdmin, {"public/x.txt", "pubsecret.txt", "pub/../secret/s.txt", "pub/own.txt"});
+  const uint64_t own_job = SubmitAs(kPubWrite, {"pub/own.txt", "pub/./own.txt"});
+  auto subscribe = [&](v1::SubscribeRequest req) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", absl::StrCat("Bearer ", kPubRead));
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    req.set_from_seq(0);
+    auto reader = stub_->Subscribe(&ctx, req);
+    std::vector<v1::Event> seen;
+    v1::EventBatch msg;
+    int own_stats = 0;
+    while (own_stats < 2 && reader->Read(&msg)) {
+      for (const auto& e : msg.events()) {
+        seen.push_back(e);
+        own_stats += e.job_id() == own_job && e.type() == v1::STAT_COMPLETE;
+      }
+    }
+
+    ctx.TryCancel();
+    EXPECT_EQ(own_stats, 2) << "the prefix's own job never showed: " << seen.size()
+                            << " events";
+    return seen;
+  };
+  v1::SubscribeRequest by_prefix;
+  by_prefix.set_path_prefix("pub");
+  v1::SubscribeRequest by_job;  // a prefixed token must name a prefix
+  by_job.set_path_prefix("pub/");
+  by_job.add_job_ids(admin_job);
+  by_job.add_job_ids(own_job);
+  for (const auto& req : {by_prefix, by_job}) {
+    std::vector<v1::Event> seen = subscribe(req);
+    int own = 0;
+    for (const auto& e : seen) {
+      EXPECT_NE(e.job_id(), admin_job) << "another token's job leaked: " << Describe(e);
+      if (e.job_id() == own_job && e.type() == v1::STAT_COMPLETE) ++own;
+    }
+    EXPECT_EQ(own, 2);
+  }
+}
+
 }  // namespace
 }  // namespace overlapd::itest
