@@ -5,11 +5,15 @@
 // neither crashes, hangs, escapes nor loses or hides data.
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -312,6 +316,35 @@ TEST_F(HostileServerTest, EachMistakeGetsItsOwnCode) {
   EXPECT_EQ(ReadFileOrDie(server_->RootPath("kept")), "kept");
 }
 
+
+
+// ---- item 11: half-sent HTTP requests do not block scrapes -----------------
+
+TEST_F(HostileServerTest, HalfSentRequestsDoNotBlockMetricsScrapes) {
+  std::vector<int> stalled;
+  for (int i = 0; i < 8; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(server_->metrics_port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    const char half[] = "GET /metrics HTTP/1.1\r\nHost: x";
+    ASSERT_GT(write(fd, half, sizeof(half) - 1), 0);
+    stalled.push_back(fd);
+  }
+  auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<HttpResponse> scrape = HttpGet(server_->metrics_port(), "/metrics",
+                                                std::chrono::seconds(20));
+  std::cout << "scrape with 8 half-sent requests open took "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
+            << " s\n";
+  for (int fd : stalled) close(fd);
+  ASSERT_TRUE(scrape.ok()) << scrape.status();
+  EXPECT_EQ(scrape->status, 200);
+  EXPECT_NE(scrape->body.find("overlapd_ops_total"), std::string::npos);
+}
 
 // ---- items 5 and 6: a token's prefix is a second sandbox ---------------------
 
