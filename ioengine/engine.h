@@ -92,10 +92,16 @@ class OpSink {
 // parks the op when none is left; Release() gives credit back and resumes
 // parked ops. A single chunk is always allowed when nothing is charged, so a
 // limit below the chunk size slows a consumer down but never deadlocks it.
-// Thread-safe. Must outlive every op that names it.
+//
+// A credit may have a parent: a server-wide budget above every stream's.
+// A chunk then takes from both; when the parent has too little, the op
+// parks on the parent until any consumer releases parent credit (every op
+// parked there retries then). Lock order: a credit, then its parent.
+// Thread-safe. Must outlive every op that names it (a parent: every child).
 class ReadCredit {
  public:
-  explicit ReadCredit(uint64_t limit) : limit_(limit) {}
+  explicit ReadCredit(uint64_t limit, ReadCredit* parent = nullptr)
+      : limit_(limit), parent_(parent) {}
   ReadCredit(const ReadCredit&) = delete;
   ReadCredit& operator=(const ReadCredit&) = delete;
 
@@ -103,10 +109,12 @@ class ReadCredit {
   void Release(uint64_t bytes);
 
   // Lifts the limit for good and resumes every parked op: for teardown, so
-  // that cancelled ops parked here run to their end.
+  // that cancelled ops parked here run to their end (those parked on the
+  // parent too: they retry, and a cancelled one finishes).
   void Open();
 
   uint64_t in_use() const;
+  uint64_t limit() const;
 
  private:
   friend class EngineCore;
@@ -114,8 +122,12 @@ class ReadCredit {
   // false.
   bool TakeOrPark(uint64_t bytes, Op* op);
 
+  // Resumes every op parked here.
+  void WakeAll();
+
   mutable std::mutex mu_;
   uint64_t limit_;
+  ReadCredit* const parent_;
   uint64_t used_ = 0;
   std::vector<Op*> parked_;
 };
@@ -155,7 +167,7 @@ struct OpState {
   uint64_t id = 0;  // unique per submission; cancel requests name it
   std::shared_ptr<File> file;
   std::shared_ptr<File> file2;  // copy destination
-  std::string temp_name;        // atomic replace: temp file, until renamed
+  std::string temp_name;        // atomic replace or copy: temp file, until renamed
   int home_worker = 0;
   bool started = false;
   bool cut_short = false;  // cancelled with work left undone
@@ -173,7 +185,8 @@ struct OpState {
   std::atomic<uint64_t> bytes_done{0};
   std::atomic<int> error{0};  // first -errno seen
   std::atomic<uint64_t> eof_offset{UINT64_MAX};
-  int phase = 0;  // durability steps after the data
+  // Where a write or copy stands after its data (see EngineCore::Advance).
+  enum class Step : uint8_t { kData, kFileSynced, kRenamed } step = Step::kData;
   int dir_fd = -1;
   uint64_t submit_ns = 0;
   uint64_t start_ns = 0;

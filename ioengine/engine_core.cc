@@ -77,39 +77,54 @@ std::string_view OpTypeName(OpType type) {
 
 bool ReadCredit::TakeOrPark(uint64_t bytes, Op* op) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (used_ == 0 || used_ + bytes <= limit_) {
-    used_ += bytes;
-    return true;
+  if (used_ != 0 && used_ + bytes > limit_) {
+    parked_.push_back(op);
+    return false;
   }
-  parked_.push_back(op);
-  return false;
+  if (parent_ != nullptr && !parent_->TakeOrPark(bytes, op)) return false;
+  used_ += bytes;
+  return true;
 }
 
 void ReadCredit::Release(uint64_t bytes) {
   std::vector<Op*> wake;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    used_ -= std::min(bytes, used_);
-    if (parked_.empty() || used_ >= limit_) return;
-    wake.swap(parked_);
+    bytes = std::min(bytes, used_);
+    used_ -= bytes;
+    if (!parked_.empty() && used_ < limit_) wake.swap(parked_);
   }
+  if (parent_ != nullptr) parent_->Release(bytes);
   // Each resumed op takes what it can and parks again if it finds too little.
   for (Op* op : wake) op->state.engine->Resume(op);
 }
 
-void ReadCredit::Open() {
+void ReadCredit::WakeAll() {
   std::vector<Op*> wake;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    limit_ = UINT64_MAX;
     wake.swap(parked_);
   }
   for (Op* op : wake) op->state.engine->Resume(op);
+}
+
+void ReadCredit::Open() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    limit_ = UINT64_MAX;
+  }
+  WakeAll();
+  if (parent_ != nullptr) parent_->WakeAll();
 }
 
 uint64_t ReadCredit::in_use() const {
   std::lock_guard<std::mutex> lock(mu_);
   return used_;
+}
+
+uint64_t ReadCredit::limit() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return limit_;
 }
 
 namespace internal {
@@ -338,7 +353,7 @@ void EngineCore::Submit(Op* op) {
   st.bytes_done.store(0, std::memory_order_relaxed);
   st.error.store(0, std::memory_order_relaxed);
   st.eof_offset.store(UINT64_MAX, std::memory_order_relaxed);
-  st.phase = 0;
+  st.step = internal::OpState::Step::kData;
   st.dir_fd = -1;
   st.submit_ns = NowNs();
   st.home_worker = static_cast<int>(
@@ -574,7 +589,8 @@ void EngineCore::StartWrite(Op* op, int worker) {
     return;
   }
   if (op->mode == WriteMode::kReplaceAtomic) {
-    if (!OpenAtomicTemp(op)) {
+    st.file = OpenTempBeside(op, op->path);
+    if (st.file == nullptr) {
       Finish(op, worker);
       return;
     }
@@ -610,18 +626,26 @@ void EngineCore::StartWrite(Op* op, int worker) {
   IssueChunks(op, worker);
 }
 
-// Creates the temp file of an atomic replace beside its target, with O_EXCL
-// in the target's own directory so that the final rename stays on one
-// filesystem and cannot follow a link.
-bool EngineCore::OpenAtomicTemp(Op* op) {
+// Creates the temp file of an atomic replace or a copy beside its target,
+// with O_EXCL in the target's own directory so that the final rename stays
+// on one filesystem and cannot follow a link. What the target is now must
+// be something a file may replace: nothing, a regular file or a symlink
+// (replaced itself, not followed).
+std::shared_ptr<File> EngineCore::OpenTempBeside(Op* op, std::string_view target) {
   internal::OpState& st = op->state;
   std::string leaf;
-  int dir_fd = OpenParent(op, op->path, &leaf);
+  int dir_fd = OpenParent(op, target, &leaf);
   if (dir_fd < 0) {
     RecordError(st, dir_fd);
-    return false;
+    return nullptr;
   }
   st.dir_fd = dir_fd;
+  struct stat sb;
+  if (fstatat(dir_fd, leaf.c_str(), &sb, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(sb.st_mode) &&
+      !S_ISLNK(sb.st_mode)) {
+    RecordError(st, S_ISDIR(sb.st_mode) ? -EISDIR : -ENOTREG);
+    return nullptr;
+  }
   // 64 random bits: a collision (EEXIST) is as good as impossible, but a
   // retry costs nothing.
   for (int attempt = 0; attempt < 8; ++attempt) {
@@ -630,18 +654,21 @@ bool EngineCore::OpenAtomicTemp(Op* op) {
                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd >= 0) {
       st.temp_name = std::move(name);
-      st.file = std::make_shared<File>(fd);
-      return true;
+      return std::make_shared<File>(fd);
     }
     if (errno != EEXIST) {
       RecordError(st, -errno);
-      return false;
+      return nullptr;
     }
   }
   RecordError(st, -EEXIST);
-  return false;
+  return nullptr;
 }
 
+// A copy writes a temp file beside its destination and renames it over the
+// destination once complete (as REPLACE_ATOMIC does): readers see the old
+// file or the whole copy, and a copy cancelled or cut by a shutdown leaves
+// no partial destination.
 void EngineCore::StartCopy(Op* op, int worker) {
   internal::OpState& st = op->state;
   int src = Open(op, op->path, O_RDONLY, 0, Want::kRegular);
@@ -651,36 +678,20 @@ void EngineCore::StartCopy(Op* op, int worker) {
     return;
   }
   st.file = std::make_shared<File>(src);
-  struct stat src_sb, dst_sb;
+  struct stat src_sb;
   if (fstat(src, &src_sb) != 0) {
     RecordError(st, -errno);
   } else if (OverReadLimit(0, static_cast<uint64_t>(src_sb.st_size))) {
     RecordError(st, -E2BIG);
-  }
-  if (st.error.load(std::memory_order_relaxed) == 0) {
-    // Opened without O_TRUNC first: a copy onto its own source must fail,
-    // not truncate the only copy of the data.
-    int dst = Open(op, op->path2, O_WRONLY | O_CREAT, 0644, Want::kRegular);
-    if (dst < 0) {
-      RecordError(st, dst);
-    } else {
-      st.file2 = std::make_shared<File>(dst);
-      if (fstat(dst, &dst_sb) != 0) {
-        RecordError(st, -errno);
-      } else if (dst_sb.st_dev == src_sb.st_dev && dst_sb.st_ino == src_sb.st_ino) {
-        RecordError(st, -EINVAL);
-      } else if (ftruncate(dst, 0) != 0) {
-        RecordError(st, -errno);
-      }
-    }
+  } else {
+    st.file2 = OpenTempBeside(op, op->path2);
   }
   if (st.error.load(std::memory_order_relaxed) != 0) {
     Finish(op, worker);
     return;
   }
-  uint64_t size = static_cast<uint64_t>(src_sb.st_size);
   st.next_offset = 0;
-  st.end_offset = size;
+  st.end_offset = static_cast<uint64_t>(src_sb.st_size);
   IssueChunks(op, worker);
 }
 
@@ -1010,50 +1021,73 @@ void EngineCore::DropRef(Op* op, int worker) {
 //                 survives a crash too)
 //   atomic write  fdatasync of the temp file, rename over the target, fsync
 //                 of the directory
-// A cancel or an error skips the steps not begun.
+//   copy          (fdatasync of the temp file with DATA or FULL), rename over
+//                 the destination, (fsync of the directory with FULL)
+// A cancel or an error skips the steps not begun; once renamed, the op is
+// done whatever comes.
 void EngineCore::Advance(Op* op, int worker) {
   internal::OpState& st = op->state;
   if (ReadOnPastAssumedSize(op, worker)) return;
-  const bool writes = op->type == OpType::kWrite || op->type == OpType::kCopy;
+  using Step = internal::OpState::Step;
   const bool atomic = op->type == OpType::kWrite && op->mode == WriteMode::kReplaceAtomic;
-  if (writes && (atomic || op->durability != Durability::kNone) &&
-      st.error.load(std::memory_order_acquire) == 0) {
-    const int data_fd = (op->type == OpType::kCopy ? st.file2 : st.file)->fd();
-    if (op->cancelled.load(std::memory_order_relaxed) && !(atomic && st.phase == 2)) {
-      st.cut_short = true;
-    } else if (st.phase == 0) {
-      st.phase = 1;
-      bool full = op->durability == Durability::kFull && !atomic;
-      IssueIo(op, full ? Io::Kind::kFsync : Io::Kind::kFdatasync, data_fd, worker);
-      return;
-    } else if (st.phase == 1 && atomic) {
-      st.phase = 2;
-      std::string leaf;
-      size_t slash = op->path.find_last_of('/');
-      leaf = op->path.substr(slash == std::string::npos ? 0 : slash + 1);
-      if (renameat(st.dir_fd, st.temp_name.c_str(), st.dir_fd, leaf.c_str()) != 0) {
-        RecordError(st, -errno);
-      } else {
-        st.temp_name.clear();
-        fd_cache_.Invalidate();
+  const bool via_temp = atomic || op->type == OpType::kCopy;
+  const bool writes = op->type == OpType::kWrite || op->type == OpType::kCopy;
+  const Durability durability = op->durability;
+  if (!writes || st.error.load(std::memory_order_acquire) != 0) {
+    Finish(op, worker);
+    return;
+  }
+  if (op->cancelled.load(std::memory_order_relaxed) && st.step != Step::kRenamed) {
+    st.cut_short = true;
+    Finish(op, worker);
+    return;
+  }
+  switch (st.step) {
+    case Step::kData:
+      st.step = Step::kFileSynced;
+      if (atomic || durability != Durability::kNone) {
+        // A temp file needs its data only: the directory fsync after the
+        // rename makes the name durable.
+        const bool full = durability == Durability::kFull && !via_temp;
+        const int data_fd = (op->type == OpType::kCopy ? st.file2 : st.file)->fd();
+        IssueIo(op, full ? Io::Kind::kFsync : Io::Kind::kFdatasync, data_fd, worker);
+        return;
+      }
+      [[fallthrough]];
+    case Step::kFileSynced:
+      st.step = Step::kRenamed;
+      if (via_temp && !RenameTempOverTarget(op)) break;
+      if (atomic || durability == Durability::kFull) {
+        if (st.dir_fd < 0) {
+          std::string leaf;
+          st.dir_fd = OpenParent(op, op->path, &leaf);
+          if (st.dir_fd < 0) {
+            RecordError(st, st.dir_fd);
+            break;
+          }
+        }
         IssueIo(op, Io::Kind::kFsync, st.dir_fd, worker);
         return;
       }
-    } else if (st.phase == 1 && op->durability == Durability::kFull) {
-      st.phase = 2;
-      std::string leaf;
-      const std::string& target = op->type == OpType::kCopy ? op->path2 : op->path;
-      int dir_fd = OpenParent(op, target, &leaf);
-      if (dir_fd < 0) {
-        RecordError(st, dir_fd);
-      } else {
-        st.dir_fd = dir_fd;
-        IssueIo(op, Io::Kind::kFsync, dir_fd, worker);
-        return;
-      }
-    }
+      break;
+    case Step::kRenamed:
+      break;
   }
   Finish(op, worker);
+}
+
+bool EngineCore::RenameTempOverTarget(Op* op) {
+  internal::OpState& st = op->state;
+  const std::string& target = op->type == OpType::kCopy ? op->path2 : op->path;
+  size_t slash = target.find_last_of('/');
+  const std::string leaf = target.substr(slash == std::string::npos ? 0 : slash + 1);
+  if (renameat(st.dir_fd, st.temp_name.c_str(), st.dir_fd, leaf.c_str()) != 0) {
+    RecordError(st, -errno);
+    return false;
+  }
+  st.temp_name.clear();
+  fd_cache_.Invalidate();
+  return true;
 }
 
 void EngineCore::Finish(Op* op, int worker) {

@@ -202,7 +202,8 @@ class EngineCore : public Engine {
   void RunRename(Op* op);
   void RunDelete(Op* op);
   void RunMkdir(Op* op);
-  bool OpenAtomicTemp(Op* op);
+  std::shared_ptr<File> OpenTempBeside(Op* op, std::string_view target);
+  bool RenameTempOverTarget(Op* op);
   void RunStat(Op* op);
   void RunList(Op* op);
   void IssueChunks(Op* op, int worker);

@@ -570,15 +570,18 @@ TEST_P(EngineTest, CopyIsChunkedAndChecksummed) {
   EXPECT_EQ(credit_.in_use(), 0u);
 }
 
-TEST_P(EngineTest, CopyOntoItselfFailsWithoutLosingData) {
+// A copy writes a temp file and renames it over its destination, so a copy
+// onto its own source replaces the file with an identical one.
+TEST_P(EngineTest, CopyOntoItselfKeepsTheData) {
   MakeEngine();
   WriteAll(dir_ / "f", "precious");
   auto copy = PathOp(OpType::kCopy, "f", "./f", &sink_);
   copy->credit = &credit_;
   engine_->Submit(copy.get());
   ASSERT_TRUE(sink_.Wait(1));
-  EXPECT_EQ(copy->result, -EINVAL);
+  EXPECT_EQ(copy->result, 0);
   EXPECT_EQ(ReadAll(dir_ / "f"), "precious");
+  EXPECT_FALSE(HasTempFiles(dir_));
 }
 
 TEST_P(EngineTest, RenameDeleteMkdir) {
@@ -662,8 +665,7 @@ TEST_P(EngineTest, CancelledCopyReportsPartialBytes) {
   copy->credit = &credit;
   engine_->Submit(copy.get());
   // Let some chunks through, then cancel half way.
-  std::error_code ec;
-  for (int i = 0; i < 2000 && fs::file_size(dir_ / "dst", ec) < (4u << 20); ++i) {
+  for (int i = 0; i < 2000 && copy->progress_bytes() < (4u << 20); ++i) {
     std::this_thread::sleep_for(1ms);
   }
   engine_->Cancel(copy.get());
@@ -671,6 +673,9 @@ TEST_P(EngineTest, CancelledCopyReportsPartialBytes) {
   EXPECT_EQ(copy->result, -ECANCELED);
   EXPECT_LT(copy->bytes, 64u << 20);
   EXPECT_EQ(credit.in_use(), 0u);
+  // Nothing partial stays: the copy went to a temp file, now removed.
+  EXPECT_FALSE(fs::exists(dir_ / "dst"));
+  EXPECT_FALSE(HasTempFiles(dir_));
 }
 
 TEST_P(EngineTest, DirectReadsBypassTheCache) {

@@ -1,22 +1,57 @@
 #include "service/event_stream.h"
 
+#include <algorithm>
+#include <chrono>
+
 #include "service/convert.h"
 #include "service/status_util.h"
 
 namespace overlapd {
 
+uint64_t MonotonicNs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
 EventStream::EventStream(ServiceContext& ctx, StreamRpc rpc)
     : ctx_(ctx),
       limits_(ctx.config->limits),
       rpc_(rpc),
-      read_credit_(ctx.config->limits.max_inflight_read_bytes) {
+      read_credit_(ctx.config->limits.max_inflight_read_bytes, ctx.read_budget) {
   ctx_.metrics->streams(rpc_).Increment();
   if (!ctx_.streams.Add(this)) stopping_.store(true);
 }
 
 void EventStream::Done() {
+  {
+    std::lock_guard<std::mutex> lock(call_mu_);
+    call_ = nullptr;  // the context goes with the call
+  }
   ctx_.streams.Remove(this);
   Unref();
+}
+
+void EventStream::CancelOps() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Under mu_: a batch leaves the list (and is freed) only under it.
+    for (BatchRun* b = live_batches_; b != nullptr; b = b->next) b->Cancel(ctx_.engine);
+  }
+  // Ops parked for credit must run to see their cancel.
+  read_credit_.Open();
+}
+
+void EventStream::CancelIfStalled(uint64_t now_ns, uint64_t stall_ns) {
+  const uint64_t started = write_started_ns_.load(std::memory_order_acquire);
+  if (started == 0 || now_ns - started < stall_ns) return;
+  std::lock_guard<std::mutex> lock(call_mu_);
+  if (call_ == nullptr || cut_) return;
+  cut_ = true;
+  ctx_.metrics->streams_cut().Increment();
+  // The stalled write then completes with ok = false, which aborts the
+  // stream: its ops are cancelled and its read credit comes back.
+  call_->TryCancel();
 }
 
 void EventStream::BeginShutdown() {
@@ -174,12 +209,17 @@ void EventStream::TakeList() {
 
 void EventStream::DropBacklog() {
   TakeList();
+  uint64_t bytes = 0;
   while (backlog_head_ != nullptr) {
     EventNode* next = backlog_head_->next;
+    bytes += backlog_head_->data_bytes;
     delete backlog_head_;
     backlog_head_ = next;
   }
   backlog_tail_ = nullptr;
+  // Their credit goes back: the server-wide budget above it outlives this
+  // stream and would otherwise shrink for good.
+  if (bytes != 0) read_credit_.Release(bytes);
 }
 
 bool EventStream::HasWork() const {
@@ -242,6 +282,7 @@ bool EventStream::WriteOrFinish() {
       delete node;
     }
     if (backlog_head_ == nullptr) backlog_tail_ = nullptr;
+    write_started_ns_.store(std::max<uint64_t>(MonotonicNs(), 1), std::memory_order_release);
     StartWriteMessage(&out_);
     return true;
   }
@@ -259,6 +300,7 @@ bool EventStream::WriteOrFinish() {
 }
 
 void EventStream::WriteDone(bool ok) {
+  write_started_ns_.store(0, std::memory_order_release);
   // The message is on the wire (or dropped): its bytes and ops no longer
   // count against this stream.
   if (out_bytes_ != 0) read_credit_.Release(out_bytes_);

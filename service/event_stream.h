@@ -34,10 +34,16 @@ struct ServiceContext {
   const ServerConfig* config = nullptr;
   EventLog* log = nullptr;  // also hands out every event's seq
   const TokenStore* tokens = nullptr;  // bearer tokens; null or empty: off
+  // The server-wide budget of read bytes in flight, above every stream's
+  // and job's own credit (--max-read-buffer-bytes). Null: none.
+  io::ReadCredit* read_budget = nullptr;
   const io::TempNamer* temp_namer = nullptr;  // mints BeginUpload's names
   std::atomic<uint64_t> next_job_id{1};
   StreamRegistry streams;
 };
+
+// CLOCK_MONOTONIC in nanoseconds (std::chrono::steady_clock).
+uint64_t MonotonicNs();
 
 // One stream's event pipeline.
 //
@@ -69,6 +75,8 @@ class EventStream : public io::OpSink, public Drainable {
   // UNAVAILABLE once its ops are done); one whose input is closed just
   // finishes its ops.
   void BeginShutdown() override;
+  void CancelIfStalled(uint64_t now_ns, uint64_t stall_ns) override;
+  void CancelOps() override;
   void Ref() override { refs_.fetch_add(1, std::memory_order_relaxed); }
   void Unref() override;
 
@@ -81,6 +89,8 @@ class EventStream : public io::OpSink, public Drainable {
   // Called (on the writer) after a write released credit.
   virtual void CreditFreed() {}
 
+  // The call, for CancelIfStalled; set by the reactor's constructor.
+  void SetCall(grpc::CallbackServerContext* call) { call_ = call; }
   // The token prefix of the call (its events' owner in the event log); set
   // by the reactor's constructor before any event exists.
   void SetOwner(const std::string& prefix) {
@@ -135,6 +145,11 @@ class EventStream : public io::OpSink, public Drainable {
   const StreamRpc rpc_;
   io::ReadCredit read_credit_;
   std::shared_ptr<const std::string> owner_;  // see SetOwner
+  // When the write in flight started (0: none), for CancelIfStalled.
+  std::atomic<uint64_t> write_started_ns_{0};
+  std::mutex call_mu_;  // orders CancelIfStalled before the end of Done
+  grpc::CallbackServerContext* call_ = nullptr;  // null once Done ran
+  bool cut_ = false;  // under call_mu_: cancelled for stalling
   MpscStack<EventNode> pushed_;  // from any thread, to the writer
   std::atomic<bool> writing_{false};
   std::atomic<int64_t> ops_live_{0};     // ops the engine still holds

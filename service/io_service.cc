@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "service/convert.h"
 #include "service/status_util.h"
 
@@ -14,8 +15,10 @@ namespace {
 class ExecuteReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
                              public EventStream {
  public:
-  ExecuteReactor(ServiceContext& ctx, const Grant* grant, const v1::Batch* batch)
+  ExecuteReactor(ServiceContext& ctx, grpc::CallbackServerContext* call, const Grant* grant,
+                 const v1::Batch* batch)
       : EventStream(ctx, StreamRpc::kExecute) {
+    SetCall(call);
     SetOwner(PathPrefixOf(grant));
     absl::Status valid = ValidateBatch(*batch, limits_);
     if (valid.ok()) valid = AuthorizeBatch(*batch, grant);
@@ -50,8 +53,10 @@ class SessionReactor final
     : public grpc::ServerBidiReactor<v1::Batch, v1::EventBatch>,
       public EventStream {
  public:
-  SessionReactor(ServiceContext& ctx, std::shared_ptr<const Grant> grant)
+  SessionReactor(ServiceContext& ctx, grpc::CallbackServerContext* call,
+                 std::shared_ptr<const Grant> grant)
       : EventStream(ctx, StreamRpc::kSession), grant_(std::move(grant)) {
+    SetCall(call);
     SetOwner(PathPrefixOf(grant_.get()));
     if (stopping()) {
       BeginShutdown();
@@ -162,8 +167,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
     skip_to_.store(pos, std::memory_order_release);
     Pump();
   }
-  // A subscription never ends by itself: at shutdown it ends at once with
-  // UNAVAILABLE, saying where to resume.
+  // A subscription never ends by itself: at shutdown (after the jobs have
+  // drained) it sends what the log holds and ends with UNAVAILABLE, saying
+  // where to resume.
+  bool is_subscription() const override { return true; }
   void BeginShutdown() override {
     stopping_.store(true);
     Pump();
@@ -235,13 +242,6 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "subscription cancelled"));
       return true;
     }
-    if (stopping_.load()) {
-      finished_ = true;
-      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          "server shutting down; resume with from_seq " +
-                              std::to_string(expected_seq_)));
-      return true;
-    }
     const uint32_t max_events = ctx_.config->limits.max_events_per_message;
     for (;;) {
       // Entries the log checked for us while we waited did not match.
@@ -268,6 +268,15 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
       }
       if (out_.events_size() > 0) {
         StartWrite(&out_);
+        return true;
+      }
+      // Shutting down and caught up with the log (the server's last events,
+      // its jobs' cancellations included, are in it by now): end.
+      if (stopping_.load()) {
+        finished_ = true;
+        Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                            "server shutting down; resume with from_seq " +
+                                std::to_string(expected_seq_)));
         return true;
       }
       // Caught up: the next Append notifies, unless one came meanwhile.
@@ -310,6 +319,13 @@ grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
 
 }  // namespace
 
+absl::Status IoServiceImpl::StreamRoom() const {
+  const size_t open = ctx_.streams.size();
+  if (open < ctx_.config->max_streams) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "the server has ", open, " streaming calls open, its limit (--max-streams); retry later"));
+}
+
 absl::StatusOr<std::shared_ptr<const Grant>> IoServiceImpl::Authenticate(
     const grpc::CallbackServerContext* context) const {
   if (ctx_.tokens == nullptr) return std::shared_ptr<const Grant>();
@@ -336,6 +352,7 @@ grpc::ServerWriteReactor<v1::EventBatch>* IoServiceImpl::Subscribe(
     allowed = (*grant)->CheckScope(kScopeRead, "Subscribe");
     if (allowed.ok()) allowed = (*grant)->CheckPath(request->path_prefix(), "path_prefix");
   }
+  if (allowed.ok()) allowed = StreamRoom();
   if (!allowed.ok()) return new RefusedStream<grpc::ServerWriteReactor<v1::EventBatch>>(allowed);
   return new SubscribeReactor(ctx_, *request, PathPrefixOf(grant->get()));
 }
@@ -403,20 +420,19 @@ grpc::ServerUnaryReactor* IoServiceImpl::BeginUpload(grpc::CallbackServerContext
 grpc::ServerWriteReactor<v1::EventBatch>* IoServiceImpl::Execute(
     grpc::CallbackServerContext* context, const v1::Batch* batch) {
   absl::StatusOr<std::shared_ptr<const Grant>> grant = Authenticate(context);
-  if (!grant.ok()) {
-    return new RefusedStream<grpc::ServerWriteReactor<v1::EventBatch>>(grant.status());
-  }
-  return new ExecuteReactor(ctx_, grant->get(), batch);
+  absl::Status allowed = grant.ok() ? StreamRoom() : grant.status();
+  if (!allowed.ok()) return new RefusedStream<grpc::ServerWriteReactor<v1::EventBatch>>(allowed);
+  return new ExecuteReactor(ctx_, context, grant->get(), batch);
 }
 
 grpc::ServerBidiReactor<v1::Batch, v1::EventBatch>* IoServiceImpl::Session(
     grpc::CallbackServerContext* context) {
   absl::StatusOr<std::shared_ptr<const Grant>> grant = Authenticate(context);
-  if (!grant.ok()) {
-    return new RefusedStream<grpc::ServerBidiReactor<v1::Batch, v1::EventBatch>>(
-        grant.status());
+  absl::Status allowed = grant.ok() ? StreamRoom() : grant.status();
+  if (!allowed.ok()) {
+    return new RefusedStream<grpc::ServerBidiReactor<v1::Batch, v1::EventBatch>>(allowed);
   }
-  return new SessionReactor(ctx_, *grant);
+  return new SessionReactor(ctx_, context, *grant);
 }
 
 grpc::ServerUnaryReactor* IoServiceImpl::GetCapabilities(
@@ -440,6 +456,11 @@ grpc::ServerUnaryReactor* IoServiceImpl::GetCapabilities(
   response->set_max_events_per_message(l.max_events_per_message);
   for (const auto& f : engine.features()) response->add_engine_features(f);
   response->set_upload_grace_seconds(static_cast<uint64_t>(ctx_.config->upload_grace_s));
+  response->set_max_read_buffer_bytes(ctx_.config->max_read_buffer_bytes);
+  response->set_event_log_bytes(ctx_.config->event_log_bytes);
+  response->set_max_streams(ctx_.config->max_streams);
+  response->set_max_streams_per_connection(ctx_.config->max_streams_per_connection);
+  response->set_write_stall_seconds(static_cast<uint32_t>(ctx_.config->write_stall_seconds));
   return FinishUnary(context, absl::OkStatus());
 }
 

@@ -28,7 +28,7 @@ Job::Job(JobManager& manager, uint64_t id, v1::Batch& batch, std::string owner_p
       owner_(std::make_shared<const std::string>(owner_prefix_)),
       ops_total_(static_cast<uint32_t>(batch.ops_size())),
       created_ns_(WallNs()),
-      credit_(manager.options_.read_credit_bytes) {
+      credit_(manager.options_.read_credit_bytes, manager.ctx_.read_budget) {
   run_ = std::make_unique<BatchRun>(id, batch, manager.ctx_.config->limits, this,
                                     &credit_, /*deliver_data=*/false, owner_prefix_);
 }

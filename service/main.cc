@@ -8,6 +8,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/grpcpp.h>
+#include <gperftools/malloc_extension.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -18,6 +19,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
@@ -116,6 +118,36 @@ absl::StatusOr<overlapd::io::TempNamer> OpenStateDir(ServerConfig& config) {
   return namer;
 }
 
+// SIGTERM: new calls are refused at once; calls and jobs in flight may
+// finish within --drain-seconds. A second before the end (half the drain
+// time when it is shorter), what still runs is cancelled, so that its
+// OP_CANCELLED events reach the callers and the subscribers while their
+// streams are still open; then subscriptions send what the log holds and
+// end, and whatever is left is cut at the deadline. Every op already in the
+// engine completes before the engine is destroyed, so a durable write
+// acknowledged is durable.
+void Drain(const ServerConfig& config, overlapd::ServiceContext& ctx, grpc::Server& server,
+           overlapd::JobManager& jobs) {
+  using std::chrono::milliseconds;
+  const auto drain = milliseconds(int64_t{config.drain_seconds} * 1000);
+  const auto deadline = std::chrono::system_clock::now() + drain;
+  const auto cancel_at = std::chrono::steady_clock::now() + drain - std::min(drain / 2, milliseconds(1000));
+  // Idle Sessions stop reading batches (they end once their ops are done);
+  // subscriptions go on, to carry the jobs' last events.
+  ctx.streams.ShutdownCalls();
+  std::thread stopper([&] { server.Shutdown(deadline); });
+  while (ctx.streams.calls() > 0 && std::chrono::steady_clock::now() < cancel_at) {
+    std::this_thread::sleep_for(milliseconds(20));  // polling the calls' end
+  }
+  auto left = cancel_at - std::chrono::steady_clock::now();
+  // Jobs wait until cancel_at, then are cancelled and waited for.
+  jobs.Drain(std::max<int64_t>(
+      0, std::chrono::duration_cast<std::chrono::nanoseconds>(left).count()));
+  ctx.streams.CancelOps();
+  ctx.streams.ShutdownAll();
+  stopper.join();
+}
+
 int Run(ServerConfig& config) {
   RaiseFileLimit(config);
   std::error_code ec;
@@ -158,8 +190,10 @@ int Run(ServerConfig& config) {
   overlapd::io::UploadSweeper upload_sweeper(
       config.root, &*temp_namer, config.upload_grace_s,
       std::clamp<int64_t>(config.upload_grace_s / 4, 60, 3600));
-  overlapd::EventLog log(config.event_log_events);
-  auto metrics = overlapd::Metrics::Create(config.metrics_listen, engine->get(), &log);
+  overlapd::EventLog log(config.event_log_events, config.event_log_bytes);
+  overlapd::io::ReadCredit read_budget(config.max_read_buffer_bytes);
+  auto metrics =
+      overlapd::Metrics::Create(config.metrics_listen, engine->get(), &log, &read_budget);
   if (!metrics.ok()) {
     spdlog::error("{}", std::string(metrics.status().message()));
     return 1;
@@ -188,6 +222,7 @@ int Run(ServerConfig& config) {
   // Without --tokens every call is allowed, and no call pays for the check.
   if (!config.tokens_file.empty()) ctx.tokens = &tokens;
   ctx.temp_namer = &*temp_namer;
+  ctx.read_budget = &read_budget;
   ctx.engine = engine->get();
   ctx.metrics = metrics->get();
   ctx.config = &config;
@@ -208,6 +243,15 @@ int Run(ServerConfig& config) {
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.limits.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.limits.max_message_bytes));
+  // Compressed requests are refused (UNIMPLEMENTED): a few MiB of gzip
+  // inflate to gigabytes before any size check could see them.
+  builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_DEFLATE, false);
+  builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_GZIP, false);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             static_cast<int>(config.max_streams_per_connection));
+  // Connections whose peer vanished are found and closed, with their calls.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     spdlog::error("cannot listen on {} (in use, or not an address)", config.listen);
@@ -230,8 +274,22 @@ int Run(ServerConfig& config) {
   std::fflush(stdout);
 
   int sig = 0;
+  const uint64_t stall_ns = static_cast<uint64_t>(config.write_stall_seconds) * 1'000'000'000;
+  uint64_t last_release_ns = overlapd::MonotonicNs();
   for (;;) {
-    sigwait(&stop_signals, &sig);
+    // Once a second: cut streams whose client stopped reading, and every
+    // 10 s hand memory freed since back to the OS.
+    const struct timespec tick = {1, 0};
+    sig = sigtimedwait(&stop_signals, nullptr, &tick);
+    if (sig < 0) {
+      const uint64_t now = overlapd::MonotonicNs();
+      ctx.streams.CancelStalled(now, stall_ns);
+      if (now - last_release_ns > 10'000'000'000) {
+        MallocExtension::instance()->ReleaseFreeMemory();
+        last_release_ns = now;
+      }
+      continue;
+    }
     if (sig != SIGHUP) break;
     // SIGHUP: reread the token file; calls already running keep the grant
     // they were authenticated with.
@@ -246,20 +304,8 @@ int Run(ServerConfig& config) {
   }
   spdlog::info("{}: draining (up to {} s for calls in flight)", strsignal(sig),
                config.drain_seconds);
-  // Refuses new calls at once, lets calls in flight finish, then cancels
-  // what is left; every op already in the engine completes before the
-  // engine is destroyed below, so a durable write acknowledged is durable.
-  auto deadline = std::chrono::system_clock::now() +
-                  std::chrono::seconds(config.drain_seconds);
-  // Streams that would hold the drain open (idle Sessions, Subscribes)
-  // end now; Shutdown then waits for the calls still running.
-  ctx.streams.ShutdownAll();
-  server->Shutdown(deadline);
+  Drain(config, ctx, *server, jobs);
   server.reset();
-  // Detached jobs get what is left of the drain time, then are cancelled.
-  auto left = deadline - std::chrono::system_clock::now();
-  jobs.Drain(std::max<int64_t>(
-      0, std::chrono::duration_cast<std::chrono::nanoseconds>(left).count()));
   engine->reset();
   close(root_fd);
   spdlog::info("stopped");
@@ -340,6 +386,27 @@ int main(int argc, char** argv) {
   app.add_option("--event-log-events", config.event_log_events,
                  "Events kept for Subscribe (resume with from_seq while they last)")
       ->check(CLI::Range(1, 1 << 28))
+      ->capture_default_str();
+  app.add_option("--event-log-bytes", config.event_log_bytes,
+                 "Bytes the event log may hold (oldest events go first)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  app.add_option("--max-read-buffer-bytes", config.max_read_buffer_bytes,
+                 "Read bytes in flight over the whole server: every stream and job draws "
+                 "from it too; reads wait when it is spent")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  app.add_option("--max-streams", config.max_streams,
+                 "Streaming calls open at once; more are refused with RESOURCE_EXHAUSTED")
+      ->capture_default_str();
+  app.add_option("--max-streams-per-connection", config.max_streams_per_connection,
+                 "Concurrent calls on one HTTP/2 connection")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--write-stall-seconds", config.write_stall_seconds,
+                 "A stream whose client takes no data for this long is cancelled, "
+                 "freeing its buffers")
+      ->check(CLI::Range(1, 86400))
       ->capture_default_str();
   app.add_option("--max-jobs", config.max_jobs, "Detached jobs running at once")
       ->check(CLI::Range(1, 100000))

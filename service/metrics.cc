@@ -22,8 +22,8 @@ constexpr const char* kJobStateNames[] = {"unspecified", "queued",    "running",
 // path never updates a gauge of its own for them.
 class EngineGauges : public prometheus::Collectable {
  public:
-  EngineGauges(const io::Engine* engine, const EventLog* log)
-      : engine_(engine), log_(log) {}
+  EngineGauges(const io::Engine* engine, const EventLog* log, const io::ReadCredit* budget)
+      : engine_(engine), log_(log), budget_(budget) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     prometheus::MetricFamily depth{"overlapd_engine_queue_depth",
@@ -52,18 +52,40 @@ class EngineGauges : public prometheus::Collectable {
                           "Seq of the oldest event a subscriber can still resume from",
                           prometheus::MetricType::Gauge, {m}});
     }
+    // The server-wide memory budgets and what is in use of them.
+    prometheus::MetricFamily used{"overlapd_memory_used_bytes",
+                                  "Bytes in use of each server-wide memory budget",
+                                  prometheus::MetricType::Gauge, {}};
+    prometheus::MetricFamily limit{"overlapd_memory_budget_bytes",
+                                   "Each server-wide memory budget (--max-read-buffer-bytes, "
+                                   "--event-log-bytes)",
+                                   prometheus::MetricType::Gauge, {}};
+    auto add = [&](const char* part, uint64_t in_use, uint64_t budget) {
+      prometheus::ClientMetric m;
+      m.label = {{"part", part}};
+      m.gauge.value = static_cast<double>(in_use);
+      used.metric.push_back(m);
+      m.gauge.value = static_cast<double>(budget);
+      limit.metric.push_back(m);
+    };
+    if (budget_ != nullptr) add("read_buffers", budget_->in_use(), budget_->limit());
+    if (log_ != nullptr) add("event_log", log_->bytes(), log_->max_bytes());
+    families.push_back(used);
+    families.push_back(limit);
     return families;
   }
 
  private:
   const io::Engine* engine_;
   const EventLog* log_;
+  const io::ReadCredit* budget_;
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
-    const std::string& listen, const io::Engine* engine, const EventLog* log) {
+    const std::string& listen, const io::Engine* engine, const EventLog* log,
+    const io::ReadCredit* read_budget) {
   std::unique_ptr<Metrics> m(new Metrics());
   m->registry_ = std::make_shared<prometheus::Registry>();
   auto& reg = *m->registry_;
@@ -119,7 +141,13 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
                          .Help("Open Subscribe streams")
                          .Register(reg)
                          .Add({});
-  m->engine_gauges_ = std::make_shared<EngineGauges>(engine, log);
+  m->engine_gauges_ = std::make_shared<EngineGauges>(engine, log, read_budget);
+  m->streams_cut_ = &prometheus::BuildCounter()
+                         .Name("overlapd_streams_cut_total")
+                         .Help("Streams cancelled because a write waited on the client for over "
+                               "--write-stall-seconds")
+                         .Register(reg)
+                         .Add({});
   if (!listen.empty()) {
     try {
       // civetweb's defaults let two clients that send half a request hold

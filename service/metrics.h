@@ -35,7 +35,7 @@ class Metrics {
   // `log`, when given, is sampled too (size, oldest seq).
   static absl::StatusOr<std::unique_ptr<Metrics>> Create(
       const std::string& listen, const io::Engine* engine,
-      const EventLog* log = nullptr);
+      const EventLog* log = nullptr, const io::ReadCredit* read_budget = nullptr);
 
   // One completed op: counts, bytes and its queue/service/total latency.
   void RecordOp(MetricOp op, MetricResult result, uint64_t queued_ns,
@@ -49,6 +49,7 @@ class Metrics {
   }
   prometheus::Counter& events_lost() { return *events_lost_; }
   prometheus::Gauge& subscribers() { return *subscribers_; }
+  prometheus::Counter& streams_cut() { return *streams_cut_; }
   prometheus::Gauge& jobs(int state) { return *jobs_[state]; }
 
   std::shared_ptr<prometheus::Registry> registry() { return registry_; }
@@ -72,6 +73,7 @@ class Metrics {
   std::array<prometheus::Gauge*, 6> jobs_{};  // by JobState value
   prometheus::Counter* events_lost_ = nullptr;
   prometheus::Gauge* subscribers_ = nullptr;
+  prometheus::Counter* streams_cut_ = nullptr;
 };
 
 }  // namespace overlapd
