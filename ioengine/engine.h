@@ -288,6 +288,11 @@ struct EngineOptions {
   uint32_t queue_depth = 256;
   // Open files kept for reads; 0 disables the cache.
   size_t fd_cache_entries = 16384;
+  // Files the engine may hold open at once (cached and in use); an op that
+  // would open more sheds cached files first, then fails with EMFILE
+  // (RESOURCE_EXHAUSTED), so that the rest of the process's descriptors
+  // stay free for connections. 0: no limit of its own.
+  size_t max_open_files = 0;
   // Largest range one Read or Copy may cover, reads to EOF included (-E2BIG
   // beyond it); 0: no limit.
   uint64_t max_read_bytes = 0;

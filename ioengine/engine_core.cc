@@ -504,6 +504,13 @@ bool EngineCore::OverReadLimit(uint64_t start, uint64_t end) const {
 
 template <typename OpenFn>
 int EngineCore::InBase(const Op* op, std::string_view path, OpenFn open) {
+  // The engine's own budget of descriptors (File objects; the directory
+  // fds an op holds for a moment are covered by the reserve main.cc keeps).
+  const auto over_budget = [this] {
+    return options_.max_open_files != 0 &&
+           File::open_count() >= static_cast<int64_t>(options_.max_open_files);
+  };
+  if (over_budget() && (fd_cache_.Shed(0.5) == 0 || over_budget())) return -EMFILE;
   for (int attempt = 0;; ++attempt) {
     int fd;
     if (op->base.empty()) {

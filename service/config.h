@@ -41,6 +41,8 @@ struct ServerConfig {
   // Streaming calls open at once, server-wide and per connection.
   uint32_t max_streams = 16384;
   uint32_t max_streams_per_connection = 128;
+  // RLIMIT_NOFILE to run with; 0: the hard limit.
+  uint64_t max_open_files = 0;
   // A stream whose write waits on its client this long is cancelled.
   int write_stall_seconds = 60;
   uint32_t max_jobs = 64;          // running at once

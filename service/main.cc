@@ -29,6 +29,7 @@
 #include "service/config.h"
 #include "service/event_log.h"
 #include "service/jobs.h"
+#include "service/listener.h"
 #include "service/io_service.h"
 #include "service/metrics.h"
 
@@ -63,26 +64,35 @@ absl::Status LoadTokens(const std::string& path, overlapd::TokenStore& store) {
   return absl::OkStatus();
 }
 
-// Open files are the fd cache's currency: take the hard limit (raising it to
-// twice the cache where privileged), and keep the cache within half of it so
-// that ops in flight always find fds.
+// Open files are the fd cache's currency, and connections need them too.
+// Take the hard limit (raising it to twice the cache where privileged) or
+// --max-open-files, then split it: a reserve of a quarter (at least 64) for
+// connections, the listener and the process itself, which the engine never
+// touches (an accept that meets EMFILE may never be retried by gRPC); the
+// engine's open files within the rest; the cache within half of that.
 void RaiseFileLimit(ServerConfig& config) {
   struct rlimit lim;
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
   const rlim_t wanted = 2 * static_cast<rlim_t>(config.engine_options.fd_cache_entries);
-  if (lim.rlim_max < wanted) {
+  if (config.max_open_files == 0 && lim.rlim_max < wanted) {
     struct rlimit raised = {wanted, wanted};
     setrlimit(RLIMIT_NOFILE, &raised);  // fails without CAP_SYS_RESOURCE
     getrlimit(RLIMIT_NOFILE, &lim);
   }
-  if (lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
+  const rlim_t target = config.max_open_files == 0
+                            ? lim.rlim_max
+                            : std::min<rlim_t>(lim.rlim_max, config.max_open_files);
+  if (lim.rlim_cur != target) {
+    lim.rlim_cur = target;
     setrlimit(RLIMIT_NOFILE, &lim);
     getrlimit(RLIMIT_NOFILE, &lim);
   }
-  size_t cap = static_cast<size_t>(lim.rlim_cur / 2);
+  const size_t limit = static_cast<size_t>(lim.rlim_cur);
+  const size_t reserve = std::max<size_t>(64, limit / 4);
+  config.engine_options.max_open_files = limit > reserve ? limit - reserve : 1;
+  size_t cap = config.engine_options.max_open_files / 2;
   if (config.engine_options.fd_cache_entries > cap) {
-    spdlog::info("--fd-cache {} lowered to {} (half the open-file limit)",
+    spdlog::info("--fd-cache {} lowered to {} (half the engine's share of the open-file limit)",
                  config.engine_options.fd_cache_entries, cap);
     config.engine_options.fd_cache_entries = cap;
   }
@@ -239,7 +249,19 @@ int Run(ServerConfig& config) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config.listen, *credentials, &port);
+  // Plaintext TCP: overlapd's own listening socket (listener.h says why).
+  std::unique_ptr<overlapd::Listener> listener;
+  if (config.tls_cert.empty() && config.listen.rfind("unix:", 0) != 0) {
+    auto opened = overlapd::Listener::Open(config.listen);
+    if (!opened.ok()) {
+      spdlog::error("{}", std::string(opened.status().message()));
+      return 1;
+    }
+    listener = *std::move(opened);
+    port = listener->port();
+  } else {
+    builder.AddListeningPort(config.listen, *credentials, &port);
+  }
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.limits.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.limits.max_message_bytes));
@@ -257,6 +279,7 @@ int Run(ServerConfig& config) {
     spdlog::error("cannot listen on {} (in use, or not an address)", config.listen);
     return 1;
   }
+  if (listener != nullptr) listener->Start(server.get());
   std::string grpc_addr = HostOf(config.listen) + ":" + std::to_string(port);
   spdlog::info("overlapd {} serving {} on {} (engine {}, {} workers, chunk {} bytes)",
                OVERLAPD_VERSION, config.root, grpc_addr, (*engine)->name(),
@@ -304,6 +327,7 @@ int Run(ServerConfig& config) {
   }
   spdlog::info("{}: draining (up to {} s for calls in flight)", strsignal(sig),
                config.drain_seconds);
+  if (listener != nullptr) listener->Stop();  // new connections are refused
   Drain(config, ctx, *server, jobs);
   server.reset();
   engine->reset();
@@ -355,6 +379,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--fd-cache", config.engine_options.fd_cache_entries,
                  "Open files kept for reads (0 disables)")
+      ->capture_default_str();
+  app.add_option("--max-open-files", config.max_open_files,
+                 "File descriptor limit to run with (0: the hard limit); a quarter of it "
+                 "(at least 64) is kept for connections")
       ->capture_default_str();
   app.add_flag("--sqpoll", config.engine_options.sqpoll,
                "io_uring SQPOLL: a kernel thread polls submissions (needs root)");

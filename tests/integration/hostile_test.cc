@@ -517,6 +517,55 @@ TEST(MemoryBudgetTest, StreamsOverTheServerLimitAreRefused) {
   EXPECT_TRUE(later.status.ok()) << later.status.error_message();
 }
 
+
+// ---- item 2: running out of file descriptors --------------------------------
+
+TEST(DescriptorTest, ServerAcceptsAgainAfterRunningOutOfDescriptors) {
+  auto server = ServerProcess::Start({"--max-open-files", "256"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  ServerProcess& srv = **server;
+  for (int i = 0; i < 300; ++i) WriteFileOrDie(srv.RootPath(absl::StrCat("f", i)), "data");
+  // A burst of raw connections past the server's limit.
+  std::vector<int> flood;
+  for (int i = 0; i < 400; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(srv.grpc_port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    flood.push_back(fd);
+  }
+  ASSERT_TRUE(srv.WaitForLog("out of file descriptors", std::chrono::seconds(10)))
+      << "the limit was never reached: the test tested nothing";
+  for (int fd : flood) close(fd);
+  // Accepting again, once the flood has gone.
+  bool served = false;
+  for (int i = 0; i < 100 && !served; ++i) {
+    auto stub = srv.NewStub();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    v1::Capabilities caps;
+    served = stub->GetCapabilities(&ctx, {}, &caps).ok();
+  }
+  EXPECT_TRUE(served) << "the server stopped accepting connections";
+  // More files in flight than its descriptors allow: the rest fail with
+  // RESOURCE_EXHAUSTED, none hangs, and the server goes on.
+  std::vector<v1::Op> ops;
+  for (int i = 0; i < 300; ++i) ops.push_back(ReadOp(i, absl::StrCat("f", i)));
+  CallResult r = RunExecute(*srv.NewStub(), BatchOf(std::move(ops)), std::chrono::seconds(30));
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  int ok = 0, exhausted = 0;
+  for (const auto& [tag, out] : GroupByTag(r.events)) {
+    ASSERT_NE(out.terminal(), nullptr) << tag;
+    ok += out.terminal()->type() == v1::READ_COMPLETE;
+    exhausted += out.terminal()->error().code() == kCodeResourceExhausted;
+  }
+  EXPECT_EQ(ok + exhausted, 300);
+  EXPECT_GT(ok, 0);
+}
+
 // ---- items 5 and 6: a token's prefix is a second sandbox ---------------------
 
 constexpr char kPubRead[] = "pub-read-0123456789abcdef";
