@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "ioengine/sandbox.h"
 #include "service/status_util.h"
+#include "service/wire_names.h"
 
 namespace overlapd {
 
@@ -17,8 +18,9 @@ std::string Field(int index, const char* rest) {
   return absl::StrCat("ops[", index, "].", rest);
 }
 
+// Checked as the bytes the kernel will see (wire_names.h).
 absl::Status CheckPath(const std::string& path, int index, const char* field) {
-  return io::CheckRelativePath(path, Field(index, field));
+  return io::CheckRelativePath(FromWireName(path), Field(index, field));
 }
 
 absl::Status CheckEntryPath(const std::string& path, int index, const char* field) {
@@ -114,7 +116,7 @@ v1::FileType ToProto(io::FileType t) {
 }
 
 void ToProto(const io::FileInfo& in, v1::FileInfo* out) {
-  out->set_name(in.name);
+  out->set_name(ToWireName(in.name));
   out->set_type(ToProto(in.type));
   out->set_size(in.size);
   out->set_mtime_ns(in.mtime_ns);
@@ -139,7 +141,7 @@ v1::EventType SuccessType(io::OpType type) {
 }  // namespace
 
 absl::Status CheckEntryPath(const std::string& path, const std::string& field) {
-  OVERLAPD_RETURN_IF_ERROR(io::CheckRelativePath(path, field));
+  OVERLAPD_RETURN_IF_ERROR(io::CheckRelativePath(FromWireName(path), field));
   std::string_view leaf = LeafOf(path);
   if (leaf.empty() || leaf == "." || leaf == "..") {
     return absl::InvalidArgumentError(
@@ -171,14 +173,14 @@ void ToEngineOp(v1::Op& src, const Limits& limits, io::Op* op) {
   switch (src.kind_case()) {
     case v1::Op::kRead:
       op->type = io::OpType::kRead;
-      op->path = src.read().path();
+      op->path = FromWireName(src.read().path());
       op->offset = src.read().offset();
       op->length = src.read().length();
       break;
     case v1::Op::kWrite: {
       v1::Write* w = src.mutable_write();
       op->type = io::OpType::kWrite;
-      op->path = w->path();
+      op->path = FromWireName(w->path());
       op->offset = w->offset();
       op->data = std::move(*w->mutable_data());
       op->mode = static_cast<io::WriteMode>(w->mode());
@@ -188,41 +190,41 @@ void ToEngineOp(v1::Op& src, const Limits& limits, io::Op* op) {
     }
     case v1::Op::kFsync:
       op->type = io::OpType::kFsync;
-      op->path = src.fsync().path();
+      op->path = FromWireName(src.fsync().path());
       op->data_only = src.fsync().data_only();
       break;
     case v1::Op::kStat:
       op->type = io::OpType::kStat;
-      op->path = src.stat().path();
+      op->path = FromWireName(src.stat().path());
       break;
     case v1::Op::kList:
       op->type = io::OpType::kList;
-      op->path = src.list().path();
-      op->start_after = src.list().start_after();
+      op->path = FromWireName(src.list().path());
+      op->start_after = FromWireName(src.list().start_after());
       op->limit = src.list().limit() == 0
                       ? limits.max_list_entries
                       : std::min(src.list().limit(), limits.max_list_entries);
       break;
     case v1::Op::kCopy:
       op->type = io::OpType::kCopy;
-      op->path = src.copy().src();
-      op->path2 = src.copy().dst();
+      op->path = FromWireName(src.copy().src());
+      op->path2 = FromWireName(src.copy().dst());
       op->durability = static_cast<io::Durability>(src.copy().durability());
       break;
     case v1::Op::kRename:
       op->type = io::OpType::kRename;
-      op->path = src.rename().src();
-      op->path2 = src.rename().dst();
+      op->path = FromWireName(src.rename().src());
+      op->path2 = FromWireName(src.rename().dst());
       op->no_replace = src.rename().no_replace();
       break;
     case v1::Op::kDelete:
       op->type = io::OpType::kDelete;
-      op->path = src.delete_().path();
+      op->path = FromWireName(src.delete_().path());
       op->directory = src.delete_().directory();
       break;
     case v1::Op::kMkdir:
       op->type = io::OpType::kMkdir;
-      op->path = src.mkdir().path();
+      op->path = FromWireName(src.mkdir().path());
       op->parents = src.mkdir().parents();
       break;
     case v1::Op::KIND_NOT_SET:
@@ -253,7 +255,8 @@ void FillCompletion(const io::Op& op, v1::Event* event) {
   error->set_code(static_cast<int>(CodeForErrno(err)));
   error->set_errno_value(err);
   error->set_message(ErrnoMessage(
-      io::OpTypeName(op.type), op.path2.empty() ? op.path : op.path + "\" -> \"" + op.path2,
+      io::OpTypeName(op.type),
+      ToWireName(op.path2.empty() ? op.path : op.path + "\" -> \"" + op.path2),
       err));
 }
 

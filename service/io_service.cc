@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "service/convert.h"
 #include "service/status_util.h"
+#include "service/wire_names.h"
 
 namespace overlapd {
 
@@ -407,12 +408,13 @@ grpc::ServerUnaryReactor* IoServiceImpl::BeginUpload(grpc::CallbackServerContext
     if (allowed.ok()) allowed = (*grant)->CheckPath(request->path(), "path");
   }
   if (!allowed.ok()) return FinishUnary(context, allowed);
-  std::string_view path = request->path();
-  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
-  const std::string_view leaf = LeafOf(path);
-  std::string temp(path.substr(0, path.size() - leaf.size()));  // "dir/" or ""
+  // Minted from the name's bytes, as the sweep will find it on disk.
+  std::string raw = FromWireName(request->path());
+  while (!raw.empty() && raw.back() == '/') raw.pop_back();
+  const std::string_view leaf = LeafOf(raw);
+  std::string temp = raw.substr(0, raw.size() - leaf.size());  // "dir/" or ""
   temp += ctx_.temp_namer->Mint(leaf, io::TempKind::kUpload);
-  response->set_temp_path(std::move(temp));
+  response->set_temp_path(ToWireName(temp));
   response->set_grace_seconds(static_cast<uint64_t>(ctx_.config->upload_grace_s));
   return FinishUnary(context, absl::OkStatus());
 }

@@ -566,6 +566,53 @@ TEST(DescriptorTest, ServerAcceptsAgainAfterRunningOutOfDescriptors) {
   EXPECT_GT(ok, 0);
 }
 
+
+// ---- item 12: names that are not UTF-8 --------------------------------------
+
+TEST_F(HostileServerTest, NamesThatAreNotUtf8ListAndOpenByTheirWireName) {
+  // Latin-1 "café", a name cut inside a character, and a real U+F7A9 (the
+  // escape range itself, which must not be mistaken for an escape).
+  const std::vector<std::string> raw = {"caf\xe9.txt", "cut\xc3", "pua\xef\x9e\xa9"};
+  for (const auto& name : raw) WriteFileOrDie(server_->RootPath(name), "content of " + name);
+  WriteFileOrDie(server_->RootPath("plain.txt"), "plain");
+  // A subscriber following session events must live through the listing.
+  grpc::ClientContext sub_ctx;
+  sub_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::SubscribeRequest req;
+  req.set_include_session_events(true);
+  auto sub_stub = server_->NewStub();
+  auto sub = sub_stub->Subscribe(&sub_ctx, req);
+  v1::Op list;
+  list.set_tag(1);
+  list.mutable_list()->set_path("");
+  v1::Event listed = Run(list);
+  ASSERT_EQ(listed.type(), v1::LIST_COMPLETE) << Describe(listed);
+  std::vector<std::string> wire_names;
+  for (const auto& e : listed.entries()) {
+    if (e.name() != "plain.txt" && e.name() != "alive.txt") wire_names.push_back(e.name());
+  }
+  ASSERT_EQ(wire_names.size(), raw.size());
+  for (const auto& name : wire_names) {
+    v1::Event read = Run(ReadOp(2, name));
+    ASSERT_EQ(read.type(), v1::READ_COMPLETE) << Describe(read);
+    // The file it opened is the one whose bytes the name stands for.
+    bool matched = false;
+    for (const auto& r : raw) {
+      matched |= read.crc32c() == SoftCrc32c("content of " + r) && read.bytes() == 11 + r.size();
+    }
+    EXPECT_TRUE(matched) << "read of a listed name opened another file";
+  }
+  // The subscriber got the LIST_COMPLETE (entries and all) and goes on.
+  v1::EventBatch msg;
+  bool saw_list = false;
+  while (!saw_list && sub->Read(&msg)) {
+    for (const auto& e : msg.events()) saw_list |= e.type() == v1::LIST_COMPLETE;
+  }
+  EXPECT_TRUE(saw_list) << sub->Finish().error_message();
+  sub_ctx.TryCancel();
+  ExpectAlive();
+}
+
 // ---- items 5 and 6: a token's prefix is a second sandbox ---------------------
 
 constexpr char kPubRead[] = "pub-read-0123456789abcdef";
