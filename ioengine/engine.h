@@ -67,7 +67,8 @@ struct FileInfo {
   uint32_t mode = 0;  // permission bits
 };
 
-// Receives the results of ops. Called on engine worker threads, possibly on
+// Receives the results of ops. Called on engine worker threads (and the
+// metadata lane's, for Stat, List, Mkdir, Rename, Delete), possibly on
 // several at once for one op (its chunks run on every worker): it must be
 // thread-safe and must not block. The DESIGN's rule: copy, push, return.
 class OpSink {
@@ -296,6 +297,12 @@ struct EngineOptions {
   // Largest range one Read or Copy may cover, reads to EOF included (-E2BIG
   // beyond it); 0: no limit.
   uint64_t max_read_bytes = 0;
+  // Bytes of sorted directory listings kept between List pages
+  // (dir_snapshot.h); 0: every List page reads its whole directory.
+  size_t list_cache_bytes = 64 << 20;
+  // Threads of the metadata lane (metadata_lane.h), which runs Stat, List,
+  // Mkdir, Rename and Delete apart from the data workers.
+  int metadata_threads = 2;
   // io_uring: let a kernel thread poll the SQ (root or CAP_SYS_NICE).
   bool sqpoll = false;
   // Mints the names of atomic replaces' temp files (temp_names.h). Not

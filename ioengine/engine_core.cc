@@ -1,6 +1,5 @@
 #include "ioengine/engine_core.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -25,6 +24,8 @@ namespace {
 // How long a cached read fd may serve its path; see FdCache.
 constexpr uint64_t kFdCacheMaxAgeNs = 2'000'000'000;
 constexpr uint32_t kDefaultListLimit = 1000;
+// The `worker` of calls made on a metadata lane thread (no data worker).
+constexpr int kMetadataLane = -1;
 
 void RecordError(internal::OpState& st, int err) {
   int expected = 0;
@@ -251,6 +252,8 @@ EngineCore::EngineCore(EngineOptions options)
       temp_namer_(options_.temp_namer != nullptr ? options_.temp_namer
                                                  : own_temp_namer_.get()),
       fd_cache_(options_.fd_cache_entries, kFdCacheMaxAgeNs),
+      dir_snapshots_(DirSnapshotCache::Options::WithMaxBytes(options_.list_cache_bytes)),
+      metadata_(options_.metadata_threads),
       chunk_crc_combiner_(options_.chunk_bytes) {
   for (int i = 0; i < options_.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>());
@@ -268,14 +271,18 @@ void EngineCore::StartWorkers() {
       WorkerLoop(i);
     });
   }
+  metadata_.Start(name(), [this](Op* op) { Start(op, kMetadataLane); },
+                  [this] { return Drained(); });
 }
 
 void EngineCore::StopWorkers() {
   stopping_.store(true);
   for (auto& w : workers_) w->inbox.Wake();
+  metadata_.Wake();
   for (auto& w : workers_) {
     if (w->thread.joinable()) w->thread.join();
   }
+  metadata_.Join();
 }
 
 bool EngineCore::Drained() const {
@@ -287,6 +294,7 @@ void EngineCore::OpDone() {
   if (active_ops_.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
       stopping_.load(std::memory_order_acquire)) {
     for (auto& w : workers_) w->inbox.Wake();
+    metadata_.Wake();
   }
 }
 
@@ -361,7 +369,11 @@ void EngineCore::Submit(Op* op) {
   op->result = 0;
   op->bytes = 0;
   active_ops_.fetch_add(1, std::memory_order_relaxed);
-  Push(st.home_worker, &st.task);
+  if (RunsOnMetadataLane(op->type)) {
+    metadata_.Push(op);  // runs Start there
+  } else {
+    Push(st.home_worker, &st.task);
+  }
 }
 
 void EngineCore::Resume(Op* op) { Push(op->state.home_worker, &op->state.task); }
@@ -409,6 +421,7 @@ void EngineCore::Start(Op* op, int worker) {
     case OpType::kFsync:
       StartFsync(op, worker);
       return;
+    // These five run on the metadata lane (see Submit).
     case OpType::kStat:
       RunStat(op);
       break;
@@ -809,6 +822,11 @@ void EngineCore::RunStat(Op* op) {
   close(fd);
 }
 
+// One page: the names after start_after, from the directory's sorted
+// snapshot (read and sorted only when the directory changed since the
+// last page, see DirSnapshotCache), each fstat()ed now. A name removed
+// since the snapshot is skipped; one created since a cached snapshot
+// cannot exist, as it changed the directory's version.
 void EngineCore::RunList(Op* op) {
   int fd = InBase(op, op->path, [](int dir_fd, std::string_view rest) {
     return OpenBeneath(dir_fd, rest, O_RDONLY | O_DIRECTORY);
@@ -817,36 +835,26 @@ void EngineCore::RunList(Op* op) {
     RecordError(op->state, fd);
     return;
   }
-  DIR* dir = fdopendir(fd);
-  if (dir == nullptr) {
-    RecordError(op->state, -errno);
+  std::shared_ptr<const DirSnapshot> names;
+  if (int rc = dir_snapshots_.Get(fd, &names); rc != 0) {
+    RecordError(op->state, rc);
     close(fd);
     return;
   }
-  std::vector<std::string> names;
-  errno = 0;
-  while (struct dirent* e = readdir(dir)) {
-    std::string_view name(e->d_name);
-    if (name == "." || name == "..") continue;
-    names.emplace_back(name);
-  }
-  if (errno != 0) RecordError(op->state, -errno);
-  std::sort(names.begin(), names.end());
-  auto it = op->start_after.empty()
-                ? names.begin()
-                : std::upper_bound(names.begin(), names.end(), op->start_after);
+  size_t i = op->start_after.empty() ? 0 : names->UpperBound(op->start_after);
   uint32_t limit = op->limit == 0 ? kDefaultListLimit : op->limit;
   op->entries.clear();
-  for (; it != names.end() && op->entries.size() < limit; ++it) {
+  for (; i < names->size() && op->entries.size() < limit; ++i) {
+    std::string name(names->name(i));
     struct stat sb;
     // One component, no symlink followed: cannot leave the directory.
-    if (fstatat(dirfd(dir), it->c_str(), &sb, AT_SYMLINK_NOFOLLOW) != 0) {
-      continue;  // removed since readdir
+    if (fstatat(fd, name.c_str(), &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+      continue;  // removed since the snapshot
     }
-    op->entries.push_back(InfoOf(*it, sb));
+    op->entries.push_back(InfoOf(std::move(name), sb));
   }
-  op->more_entries = it != names.end();
-  closedir(dir);
+  op->more_entries = i < names->size();
+  close(fd);
 }
 
 // Issues the chunks of a read or write, spread round-robin over the workers

@@ -13,8 +13,10 @@
 #include <vector>
 
 #include "ioengine/crc32c.h"
+#include "ioengine/dir_snapshot.h"
 #include "ioengine/engine.h"
 #include "ioengine/fd_cache.h"
+#include "ioengine/metadata_lane.h"
 #include "ioengine/mpsc_stack.h"
 #include "ioengine/sandbox.h"
 
@@ -140,6 +142,9 @@ class EngineCore : public Engine {
   // Resumes an op parked on its ReadCredit.
   void Resume(Op* op);
 
+  // The sorted directory names List pages through (for tests and stats).
+  const DirSnapshotCache& dir_snapshots() const { return dir_snapshots_; }
+
  protected:
   struct Worker {
     internal::Inbox inbox;
@@ -149,7 +154,8 @@ class EngineCore : public Engine {
   };
 
   // Backends start their loops after construction and call StopWorkers() in
-  // their destructor, before their own members go.
+  // their destructor, before their own members go. Both cover the metadata
+  // lane's threads too.
   void StartWorkers();
   void StopWorkers();
   virtual void WorkerLoop(int worker) = 0;
@@ -219,6 +225,9 @@ class EngineCore : public Engine {
   const std::unique_ptr<TempNamer> own_temp_namer_;
   const TempNamer* const temp_namer_;
   FdCache fd_cache_;
+  DirSnapshotCache dir_snapshots_;
+  // Runs the ops RunsOnMetadataLane names, off the data workers.
+  MetadataLane metadata_;
   Crc32cCombiner chunk_crc_combiner_;  // for chunk_bytes-long chunks
   std::atomic<uint32_t> next_worker_{0};
   std::atomic<uint64_t> next_op_id_{1};

@@ -384,6 +384,11 @@ int main(int argc, char** argv) {
                  "File descriptor limit to run with (0: the hard limit); a quarter of it "
                  "(at least 64) is kept for connections")
       ->capture_default_str();
+  app.add_option("--list-cache", config.engine_options.list_cache_bytes,
+                 "Bytes of sorted directory listings kept between List pages "
+                 "(0: every page reads its whole directory)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
   app.add_flag("--sqpoll", config.engine_options.sqpoll,
                "io_uring SQPOLL: a kernel thread polls submissions (needs root)");
   app.add_option("--max-ops-per-batch", config.limits.max_ops_per_batch,
