@@ -613,6 +613,42 @@ TEST_F(HostileServerTest, NamesThatAreNotUtf8ListAndOpenByTheirWireName) {
   ExpectAlive();
 }
 
+
+TEST(MemoryBudgetTest, RapidResetFloodLeavesNoMemoryBehind) {
+  auto server = ServerProcess::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  ServerProcess& srv = **server;
+  WriteFileOrDie(srv.RootPath("small"), RandomBytes(256 << 10, 3));
+  auto stub = srv.NewStub();
+  auto base = srv.Memory();
+  ASSERT_TRUE(base.ok());
+  // Streams opened and reset at once, one after another on one connection
+  // (HTTP/2 "rapid reset"), bounded in count and time.
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  int streams = 0;
+  for (; streams < 20000 && std::chrono::steady_clock::now() < end; ++streams) {
+    grpc::ClientContext ctx;
+    auto reader = stub->Execute(&ctx, BatchOf({ReadOp(1, "small")}));
+    ctx.TryCancel();
+    reader->Finish();
+  }
+  auto during = srv.Memory();
+  ASSERT_TRUE(during.ok()) << "the server died";
+  // Memory comes back (freed memory is returned every 10 s).
+  uint64_t rss = during->rss;
+  for (int i = 0; i < 150 && rss > base->rss + (48u << 20); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // sampling
+    auto m = srv.Memory();
+    ASSERT_TRUE(m.ok());
+    rss = m->rss;
+  }
+  std::cout << streams << " streams reset: RSS " << (base->rss >> 20) << " MiB before, "
+            << (during->peak_rss >> 20) << " MiB peak, " << (rss >> 20) << " MiB after\n";
+  EXPECT_LT(rss, base->rss + (48u << 20)) << "memory stayed behind";
+  v1::Event e = RunOneOp(*srv.NewStub(), ReadOp(2, "small"));
+  EXPECT_EQ(e.type(), v1::READ_COMPLETE) << Describe(e);
+}
+
 // ---- items 5 and 6: a token's prefix is a second sandbox ---------------------
 
 constexpr char kPubRead[] = "pub-read-0123456789abcdef";
