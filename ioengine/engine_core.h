@@ -2,6 +2,17 @@
 // split into chunks, charge credit, finish, follow links) and the bookkeeping
 // of chunks and durability steps. A backend only says how one IO runs (an
 // io_uring SQE, or a pread on a pool thread) and drives its worker loop.
+//
+// EngineCore's members live in one file per concern:
+//   engine_core.cc   the op's life: submit, start, dispatch, cancel, the
+//                    durability steps after its data (Advance), finish, links
+//   engine_data.cc   reads, writes, copies and fsyncs: sizing, chunks, IO
+//                    completion, CRCs
+//   engine_paths.cc  opening paths beneath the root or a token's prefix,
+//                    temp files, and the path ops (rename, delete, mkdir,
+//                    stat, list)
+// The worker inbox is in inbox.h, ReadCredit in read_credit.cc, the CRC
+// folding in crc_folder.h.
 #ifndef OVERLAPD_IOENGINE_ENGINE_CORE_H_
 #define OVERLAPD_IOENGINE_ENGINE_CORE_H_
 
@@ -12,12 +23,13 @@
 #include <thread>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "ioengine/crc32c.h"
 #include "ioengine/dir_snapshot.h"
 #include "ioengine/engine.h"
 #include "ioengine/fd_cache.h"
 #include "ioengine/metadata_lane.h"
-#include "ioengine/mpsc_stack.h"
+#include "ioengine/inbox.h"
 #include "ioengine/sandbox.h"
 
 namespace overlapd::io {
@@ -76,53 +88,14 @@ struct CancelTask {
   uint64_t op_id = 0;
 };
 
+// Keeps the first error an op meets (-errno); later ones are dropped.
+inline void RecordError(OpState& st, int err) {
+  int expected = 0;
+  st.error.compare_exchange_strong(expected, err, std::memory_order_acq_rel);
+}
+
 inline Op* OpOf(Task* t) { return static_cast<Op*>(t->owner); }
 inline Io* IoOf(Task* t) { return static_cast<Io*>(t->owner); }
-
-// An intrusive FIFO of tasks, owned by one thread.
-class TaskList {
- public:
-  bool empty() const { return head_ == nullptr; }
-  void PushBack(Task* t);
-  void PushFront(Task* t);
-  Task* PopFront();
-  // Appends a chain linked through Task::next (oldest first).
-  void Append(Task* chain);
-
- private:
-  Task* head_ = nullptr;
-  Task* tail_ = nullptr;
-};
-
-// A worker's multi-producer, single-consumer queue: an MpscStack the owner
-// takes whole, plus an eventfd to wake the owner. Producers write the
-// eventfd only when the owner said it is about to sleep (a Dekker handshake
-// on `sleeping_` and the stack's head, both seq_cst), so a
-// busy worker costs producers no system call. The queue is bounded by its
-// producers: every entry is an op or chunk whose memory its owner holds, and
-// streams and jobs cap those with their credits.
-class Inbox {
- public:
-  Inbox();
-  ~Inbox();
-  Inbox(const Inbox&) = delete;
-  Inbox& operator=(const Inbox&) = delete;
-
-  void Push(Task* t);
-  // Everything pushed so far, oldest first, linked through Task::next.
-  Task* TakeAll();
-  // The owner is about to block: returns false (and stays awake) if work
-  // arrived meanwhile. After true, a Push writes the eventfd.
-  bool PrepareSleep();
-  void EndSleep() { sleeping_.store(false, std::memory_order_relaxed); }
-  void Wake();
-  int event_fd() const { return event_fd_; }
-
- private:
-  MpscStack<Task> tasks_;
-  std::atomic<bool> sleeping_{false};
-  int event_fd_;
-};
 
 }  // namespace internal
 
@@ -197,8 +170,8 @@ class EngineCore : public Engine {
   bool OverReadLimit(uint64_t start, uint64_t end) const;
   // Runs `open(dir_fd, rest)` for `path` beneath the op's base (the root,
   // or its token's prefix directory); sheds cached fds on EMFILE.
-  template <typename OpenFn>
-  int InBase(const Op* op, std::string_view path, OpenFn open);
+  int InBase(const Op* op, std::string_view path,
+             absl::FunctionRef<int(int dir_fd, std::string_view rest)> open);
   int Open(const Op* op, std::string_view path, int flags, mode_t mode, Want want);
   int OpenParent(const Op* op, std::string_view path, std::string* leaf);
   void RemoveCreated(Op* op);
