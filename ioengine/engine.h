@@ -45,6 +45,37 @@ struct Op;
 enum class OpType : uint8_t {
   kRead, kWrite, kFsync, kStat, kList, kCopy, kRename, kDelete, kMkdir
 };
+
+// What the engine needs to know of each op kind, in one table indexed by
+// OpType (the behaviour itself is EngineCore::Start's exhaustive switch).
+// The service's table (service/op_table.h) adds the proto side.
+struct OpTypeInfo {
+  OpType type;
+  std::string_view name;  // also the `op` label of the metrics
+  bool reads_file;        // bytes read: counted as read, charged to ReadCredit
+  bool writes_file;       // bytes written
+  bool metadata;          // runs on the metadata lane, not on a data worker
+};
+inline constexpr OpTypeInfo kOpTypes[] = {
+    // type            name      reads  writes metadata
+    {OpType::kRead,   "read",   true,  false, false},
+    {OpType::kWrite,  "write",  false, true,  false},
+    {OpType::kFsync,  "fsync",  false, false, false},
+    {OpType::kStat,   "stat",   false, false, true},
+    {OpType::kList,   "list",   false, false, true},
+    {OpType::kCopy,   "copy",   true,  true,  false},
+    {OpType::kRename, "rename", false, false, true},
+    {OpType::kDelete, "delete", false, false, true},
+    {OpType::kMkdir,  "mkdir",  false, false, true},
+};
+inline constexpr size_t kOpTypeCount = sizeof(kOpTypes) / sizeof(kOpTypes[0]);
+constexpr const OpTypeInfo& TypeInfo(OpType type) { return kOpTypes[static_cast<size_t>(type)]; }
+static_assert([] {
+  for (size_t i = 0; i < kOpTypeCount; ++i) {
+    if (static_cast<size_t>(kOpTypes[i].type) != i) return false;
+  }
+  return true;
+}(), "kOpTypes is indexed by OpType");
 enum class WriteMode : uint8_t {
   kAt, kCreateNew, kTruncate, kAppend,
   // Temp file in the same directory, fdatasync, rename over the target,

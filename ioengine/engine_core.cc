@@ -29,20 +29,7 @@ uint64_t NowNs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-std::string_view OpTypeName(OpType type) {
-  switch (type) {
-    case OpType::kRead: return "read";
-    case OpType::kWrite: return "write";
-    case OpType::kFsync: return "fsync";
-    case OpType::kStat: return "stat";
-    case OpType::kList: return "list";
-    case OpType::kCopy: return "copy";
-    case OpType::kRename: return "rename";
-    case OpType::kDelete: return "delete";
-    case OpType::kMkdir: return "mkdir";
-  }
-  return "unknown";
-}
+std::string_view OpTypeName(OpType type) { return TypeInfo(type).name; }
 
 EngineCore::EngineCore(EngineOptions options)
     : options_([&] {
@@ -275,7 +262,7 @@ void EngineCore::Advance(Op* op, int worker) {
   using Step = internal::OpState::Step;
   const bool atomic = op->type == OpType::kWrite && op->mode == WriteMode::kReplaceAtomic;
   const bool via_temp = atomic || op->type == OpType::kCopy;
-  const bool writes = op->type == OpType::kWrite || op->type == OpType::kCopy;
+  const bool writes = TypeInfo(op->type).writes_file;
   const Durability durability = op->durability;
   if (!writes || st.error.load(std::memory_order_acquire) != 0) {
     Finish(op, worker);
@@ -326,7 +313,7 @@ void EngineCore::Finish(Op* op, int worker) {
   if (err == 0 && st.cut_short) err = -ECANCELED;
   op->result = err;
   op->bytes = st.bytes_done.load(std::memory_order_acquire);
-  if (op->type == OpType::kRead || op->type == OpType::kCopy) {
+  if (TypeInfo(op->type).reads_file) {
     op->crc32c = st.crc.value();
   }
   uint64_t now = NowNs();

@@ -232,7 +232,7 @@ void EngineCore::StartFsync(Op* op, int worker) {
 void EngineCore::IssueChunks(Op* op, int worker) {
   internal::OpState& st = op->state;
   // Copies read like reads: chunks charge the credit, EOF stops them.
-  const bool is_read = op->type == OpType::kRead || op->type == OpType::kCopy;
+  const bool is_read = TypeInfo(op->type).reads_file;
   const bool append = op->type == OpType::kWrite && op->mode == WriteMode::kAppend;
   while (st.next_offset < st.end_offset) {
     if (op->cancelled.load(std::memory_order_relaxed)) {

@@ -23,22 +23,7 @@ namespace overlapd::io {
 // Whether an op of `type` runs on the metadata lane rather than on a data
 // worker. Ops whose work is IO through the ring (or the pool's preads)
 // stay on the workers.
-constexpr bool RunsOnMetadataLane(OpType type) {
-  switch (type) {
-    case OpType::kStat:
-    case OpType::kList:
-    case OpType::kMkdir:
-    case OpType::kRename:
-    case OpType::kDelete:
-      return true;
-    case OpType::kRead:
-    case OpType::kWrite:
-    case OpType::kFsync:
-    case OpType::kCopy:
-      return false;
-  }
-  return false;
-}
+constexpr bool RunsOnMetadataLane(OpType type) { return TypeInfo(type).metadata; }
 
 // A FIFO of ops and the threads that run them, one op at a time each.
 //

@@ -50,8 +50,8 @@ void BatchRun::LiveProgress(uint64_t* read, uint64_t* written) const {
     const OpRun& run = ops_[i];
     if (run.done.load(std::memory_order_acquire)) continue;
     uint64_t n = run.op.progress_bytes();
-    if (run.op.type == io::OpType::kRead || run.op.type == io::OpType::kCopy) *read += n;
-    if (run.op.type == io::OpType::kWrite || run.op.type == io::OpType::kCopy) *written += n;
+    if (io::TypeInfo(run.op.type).reads_file) *read += n;
+    if (io::TypeInfo(run.op.type).writes_file) *written += n;
   }
 }
 

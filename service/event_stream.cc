@@ -166,14 +166,7 @@ void EventStream::OnComplete(io::Op& op) {
   EventNode* node = NewEvent(run);
   FillCompletion(op, &node->event);
   node->completions = 1;
-  ctx_.metrics->RecordOp(MetricOpOf(op.type), MetricResultOf(op.result),
-                         op.queued_ns, op.service_ns);
-  if (op.type == io::OpType::kRead || op.type == io::OpType::kCopy) {
-    ctx_.metrics->AddBytesRead(op.bytes);
-  }
-  if (op.type == io::OpType::kWrite || op.type == io::OpType::kCopy) {
-    ctx_.metrics->AddBytesWritten(op.bytes);
-  }
+  ctx_.metrics->RecordOp(op);
   Push(node);
 
   if (b->OpFinished()) {

@@ -3,15 +3,14 @@
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
+#include <errno.h>
+
 #include <exception>
 
 namespace overlapd {
 
 namespace {
 
-constexpr const char* kOpNames[] = {"read",   "write",  "copy",
-                                    "fsync",  "stat",   "list",
-                                    "rename", "delete", "mkdir"};
 constexpr const char* kResultNames[] = {"ok", "error", "cancelled"};
 constexpr const char* kPhaseNames[] = {"queue", "service", "total"};
 constexpr const char* kRpcNames[] = {"execute", "session", "subscribe"};
@@ -105,11 +104,13 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
                       .Register(reg);
   for (int op = 0; op < kOps; ++op) {
     for (int r = 0; r < kResults; ++r) {
-      m->ops_[op][r] = &ops.Add({{"op", kOpNames[op]}, {"result", kResultNames[r]}});
+      m->ops_[op][r] = &ops.Add(
+          {{"op", std::string(io::kOpTypes[op].name)}, {"result", kResultNames[r]}});
     }
     for (int p = 0; p < 3; ++p) {
       m->latency_[op][p] =
-          &latency.Add({{"op", kOpNames[op]}, {"phase", kPhaseNames[p]}}, buckets);
+          &latency.Add({{"op", std::string(io::kOpTypes[op].name)}, {"phase", kPhaseNames[p]}},
+                       buckets);
     }
   }
   auto& bytes = prometheus::BuildCounter()
@@ -171,13 +172,18 @@ int Metrics::port() const {
   return ports.empty() ? 0 : ports.front();
 }
 
-void Metrics::RecordOp(MetricOp op, MetricResult result, uint64_t queued_ns,
-                       uint64_t service_ns) {
-  int o = static_cast<int>(op);
+void Metrics::RecordOp(const io::Op& op) {
+  const int o = static_cast<int>(op.type);
+  const MetricResult result = op.result == 0              ? MetricResult::kOk
+                              : op.result == -ECANCELED ? MetricResult::kCancelled
+                                                        : MetricResult::kError;
   ops_[o][static_cast<int>(result)]->Increment();
-  latency_[o][0]->Observe(static_cast<double>(queued_ns) * 1e-9);
-  latency_[o][1]->Observe(static_cast<double>(service_ns) * 1e-9);
-  latency_[o][2]->Observe(static_cast<double>(queued_ns + service_ns) * 1e-9);
+  latency_[o][0]->Observe(static_cast<double>(op.queued_ns) * 1e-9);
+  latency_[o][1]->Observe(static_cast<double>(op.service_ns) * 1e-9);
+  latency_[o][2]->Observe(static_cast<double>(op.queued_ns + op.service_ns) * 1e-9);
+  const io::OpTypeInfo& info = io::TypeInfo(op.type);
+  if (info.reads_file) AddBytesRead(op.bytes);
+  if (info.writes_file) AddBytesWritten(op.bytes);
 }
 
 }  // namespace overlapd

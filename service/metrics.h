@@ -20,10 +20,6 @@
 
 namespace overlapd {
 
-// The op label values; index with MetricOp.
-enum class MetricOp : int {
-  kRead, kWrite, kCopy, kFsync, kStat, kList, kRename, kDelete, kMkdir, kCount
-};
 enum class MetricResult : int { kOk, kError, kCancelled, kCount };
 enum class StreamRpc : int { kExecute, kSession, kSubscribe, kCount };
 
@@ -37,9 +33,9 @@ class Metrics {
       const std::string& listen, const io::Engine* engine,
       const EventLog* log = nullptr, const io::ReadCredit* read_budget = nullptr);
 
-  // One completed op: counts, bytes and its queue/service/total latency.
-  void RecordOp(MetricOp op, MetricResult result, uint64_t queued_ns,
-                uint64_t service_ns);
+  // One completed op: its count by result, its queue/service/total
+  // latency, and the bytes it read or wrote (io::kOpTypes says which).
+  void RecordOp(const io::Op& op);
   void AddBytesRead(uint64_t n) { bytes_read_->Increment(static_cast<double>(n)); }
   void AddBytesWritten(uint64_t n) {
     bytes_written_->Increment(static_cast<double>(n));
@@ -62,7 +58,7 @@ class Metrics {
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<prometheus::Collectable> engine_gauges_;
   std::unique_ptr<prometheus::Exposer> exposer_;
-  static constexpr int kOps = static_cast<int>(MetricOp::kCount);
+  static constexpr int kOps = static_cast<int>(io::kOpTypeCount);
   static constexpr int kResults = static_cast<int>(MetricResult::kCount);
   std::array<std::array<prometheus::Counter*, kResults>, kOps> ops_{};
   // [op][phase]: phase 0 queue, 1 service, 2 total.
