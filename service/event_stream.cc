@@ -43,7 +43,7 @@ void EventStream::CancelOps() {
 }
 
 void EventStream::CancelIfStalled(uint64_t now_ns, uint64_t stall_ns) {
-  const uint64_t started = write_started_ns_.load(std::memory_order_acquire);
+  const uint64_t started = write_started_ns();
   if (started == 0 || now_ns - started < stall_ns) return;
   std::lock_guard<std::mutex> lock(call_mu_);
   if (call_ == nullptr || cut_) return;
@@ -222,17 +222,7 @@ bool EventStream::HasWork() const {
                   aborted_.load(std::memory_order_acquire));
 }
 
-void EventStream::Kick() {
-  for (;;) {
-    if (writing_.exchange(true, std::memory_order_acq_rel)) return;
-    if (WriteOrFinish()) return;  // the token stays with the write / Finish
-    writing_.store(false, std::memory_order_seq_cst);
-    // Work that arrived while we held the token found it taken: look again.
-    if (!HasWork()) return;
-  }
-}
-
-bool EventStream::WriteOrFinish() {
+bool EventStream::Step() {
   if (finished_) return true;
   const bool idle = ops_live_.load(std::memory_order_acquire) == 0;
   if (aborted_.load(std::memory_order_acquire)) {
@@ -275,7 +265,7 @@ bool EventStream::WriteOrFinish() {
       delete node;
     }
     if (backlog_head_ == nullptr) backlog_tail_ = nullptr;
-    write_started_ns_.store(std::max<uint64_t>(MonotonicNs(), 1), std::memory_order_release);
+    MarkWriteStarted();
     StartWriteMessage(&out_);
     return true;
   }
@@ -293,7 +283,6 @@ bool EventStream::WriteOrFinish() {
 }
 
 void EventStream::WriteDone(bool ok) {
-  write_started_ns_.store(0, std::memory_order_release);
   // The message is on the wire (or dropped): its bytes and ops no longer
   // count against this stream.
   if (out_bytes_ != 0) read_credit_.Release(out_bytes_);
@@ -305,10 +294,7 @@ void EventStream::WriteDone(bool ok) {
     Abort(grpc::Status(grpc::StatusCode::CANCELLED, "stream closed by the client"));
   }
   CreditFreed();
-  // Still the writer: go on, or hand the token back.
-  if (WriteOrFinish()) return;
-  writing_.store(false, std::memory_order_seq_cst);
-  if (HasWork()) Kick();
+  StreamWriter::WriteDone();
 }
 
 }  // namespace overlapd
