@@ -171,7 +171,7 @@ namespace internal {
 struct Task {
   Task* next = nullptr;
   enum class Kind : uint8_t { kOp, kIo, kCancel } kind = Kind::kOp;
-  void* owner = nullptr;  // the Op or the internal::Io this task queues
+  void* owner = nullptr;  // the Op or the internal::ChunkIo this task queues
 };
 
 // Engine-private state of an op; see engine_core.cc.
@@ -195,11 +195,11 @@ struct OpState {
   // CRC32C of the range so far, folded in chunk order as chunks finish.
   CrcFolder crc;
   bool created = false;  // a write created its file (removed if it fails)
-  std::atomic<uint32_t> outstanding{0};
+  std::atomic<uint32_t> refs{0};
   std::atomic<uint64_t> bytes_done{0};
   std::atomic<int> error{0};  // first -errno seen
   std::atomic<uint64_t> eof_offset{UINT64_MAX};
-  // Where a write or copy stands after its data (see EngineCore::Advance).
+  // Where a write or copy stands after its data (see EngineCore::StepOrFinish).
   enum class Step : uint8_t { kData, kFileSynced, kRenamed } step = Step::kData;
   int dir_fd = -1;
   uint64_t submit_ns = 0;
@@ -216,7 +216,7 @@ struct Op {
   OpType type = OpType::kRead;
   std::string path;
   // Copy and Rename: the destination.
-  std::string path2;
+  std::string dst_path;
   uint64_t offset = 0;
   // Read: bytes to read, 0 = to end of file.
   uint64_t length = 0;

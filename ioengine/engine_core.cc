@@ -6,11 +6,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cstdio>
 
 namespace overlapd::io {
 
-using internal::Io;
+using internal::ChunkIo;
 using internal::RecordError;
 using internal::Task;
 
@@ -106,12 +107,12 @@ bool EngineCore::TakeInbox(Worker& w) {
   return true;
 }
 
-Io* EngineCore::NextIo(Worker& w, int worker) {
+ChunkIo* EngineCore::NextIo(Worker& w, int worker) {
   while (Task* t = w.ready.PopFront()) {
     w.stats.pending.fetch_sub(1, std::memory_order_relaxed);
     switch (t->kind) {
       case Task::Kind::kOp:
-        RunOp(internal::OpOf(t), worker);
+        RunOpTask(internal::OpOf(t), worker);
         break;
       case Task::Kind::kCancel: {
         auto* cancel = static_cast<internal::CancelTask*>(t->owner);
@@ -120,7 +121,7 @@ Io* EngineCore::NextIo(Worker& w, int worker) {
         break;
       }
       case Task::Kind::kIo: {
-        Io* io = internal::IoOf(t);
+        ChunkIo* io = internal::IoOf(t);
         if (!SkipCancelled(io, worker)) return io;
         break;
       }
@@ -129,7 +130,7 @@ Io* EngineCore::NextIo(Worker& w, int worker) {
   return nullptr;
 }
 
-void EngineCore::Requeue(Worker& w, Io* io) {
+void EngineCore::Requeue(Worker& w, ChunkIo* io) {
   w.ready.PushFront(&io->task);
   w.stats.pending.fetch_add(1, std::memory_order_relaxed);
 }
@@ -152,7 +153,7 @@ void EngineCore::Submit(Op* op) {
   st.crc.Reset();
   st.created = false;
   // One reference for the issuer; each IO in flight holds another.
-  st.outstanding.store(1, std::memory_order_relaxed);
+  st.refs.store(1, std::memory_order_relaxed);
   st.bytes_done.store(0, std::memory_order_relaxed);
   st.error.store(0, std::memory_order_relaxed);
   st.eof_offset.store(UINT64_MAX, std::memory_order_relaxed);
@@ -178,18 +179,18 @@ void EngineCore::Cancel(Op* op) {
   CancelInFlight(op->state.id);
 }
 
-bool EngineCore::SkipCancelled(Io* io, int worker) {
+bool EngineCore::SkipCancelled(ChunkIo* io, int worker) {
   if (!io->op->cancelled.load(std::memory_order_relaxed)) return false;
   // Fsyncs still run: a cancelled atomic replace may be past its rename,
   // and the directory must then be synced like any finished one.
-  if (io->kind == Io::Kind::kFsync || io->kind == Io::Kind::kFdatasync) {
+  if (io->kind == ChunkIo::Kind::kFsync || io->kind == ChunkIo::Kind::kFdatasync) {
     return false;
   }
   CompleteIo(io, -ECANCELED, worker);
   return true;
 }
 
-void EngineCore::RunOp(Op* op, int worker) {
+void EngineCore::RunOpTask(Op* op, int worker) {
   if (!op->state.started) {
     Start(op, worker);
   } else {
@@ -240,8 +241,10 @@ void EngineCore::Start(Op* op, int worker) {
 }
 
 void EngineCore::DropRef(Op* op, int worker) {
-  if (op->state.outstanding.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    Advance(op, worker);
+  const uint32_t before = op->state.refs.fetch_sub(1, std::memory_order_acq_rel);
+  assert(before != 0 && "an op's reference dropped twice");
+  if (before == 1) {
+    StepOrFinish(op, worker);
   }
 }
 
@@ -256,7 +259,7 @@ void EngineCore::DropRef(Op* op, int worker) {
 //                 the destination, (fsync of the directory with FULL)
 // A cancel or an error skips the steps not begun; once renamed, the op is
 // done whatever comes.
-void EngineCore::Advance(Op* op, int worker) {
+void EngineCore::StepOrFinish(Op* op, int worker) {
   internal::OpState& st = op->state;
   if (ReadOnPastAssumedSize(op, worker)) return;
   using Step = internal::OpState::Step;
@@ -281,7 +284,7 @@ void EngineCore::Advance(Op* op, int worker) {
         // rename makes the name durable.
         const bool full = durability == Durability::kFull && !via_temp;
         const int data_fd = (op->type == OpType::kCopy ? st.file2 : st.file)->fd();
-        IssueIo(op, full ? Io::Kind::kFsync : Io::Kind::kFdatasync, data_fd, worker);
+        IssueIo(op, full ? ChunkIo::Kind::kFsync : ChunkIo::Kind::kFdatasync, data_fd, worker);
         return;
       }
       [[fallthrough]];
@@ -297,7 +300,7 @@ void EngineCore::Advance(Op* op, int worker) {
             break;
           }
         }
-        IssueIo(op, Io::Kind::kFsync, st.dir_fd, worker);
+        IssueIo(op, ChunkIo::Kind::kFsync, st.dir_fd, worker);
         return;
       }
       break;

@@ -5,7 +5,7 @@
 //
 // EngineCore's members live in one file per concern:
 //   engine_core.cc   the op's life: submit, start, dispatch, cancel, the
-//                    durability steps after its data (Advance), finish, links
+//                    durability steps after its data (StepOrFinish), finish, links
 //   engine_data.cc   reads, writes, copies and fsyncs: sizing, chunks, IO
 //                    completion, CRCs
 //   engine_paths.cc  opening paths beneath the root or a token's prefix,
@@ -41,10 +41,10 @@ namespace internal {
 // One system call's worth of work: a chunk of a read or write, or an fsync.
 // Allocated per chunk because a read chunk owns the buffer that leaves with
 // its event; the chunk header is small next to that buffer.
-struct Io {
-  Io() { task.owner = this; }
+struct ChunkIo {
+  ChunkIo() { task.owner = this; }
   Task task{nullptr, Task::Kind::kIo};
-  // kCopyRead reads a chunk of a copy's source; once read, the same Io
+  // kCopyRead reads a chunk of a copy's source; once read, the same ChunkIo
   // becomes a kWrite of those bytes to the destination.
   enum class Kind : uint8_t { kRead, kWrite, kFsync, kFdatasync, kCopyRead } kind;
   Op* op = nullptr;
@@ -62,8 +62,8 @@ struct Io {
   // O_DIRECT reads land here instead (aligned), lengths rounded up.
   std::unique_ptr<char, void (*)(void*)> aligned{nullptr, free};
   // The io_uring backend's list of IOs in the kernel, for cancellation.
-  Io* prev_in_flight = nullptr;
-  Io* next_in_flight = nullptr;
+  ChunkIo* prev_in_flight = nullptr;
+  ChunkIo* next_in_flight = nullptr;
 
   static constexpr uint64_t kAtEnd = UINT64_MAX;
   // One system call transfers at most this much; the rest is a short
@@ -95,7 +95,7 @@ inline void RecordError(OpState& st, int err) {
 }
 
 inline Op* OpOf(Task* t) { return static_cast<Op*>(t->owner); }
-inline Io* IoOf(Task* t) { return static_cast<Io*>(t->owner); }
+inline ChunkIo* IoOf(Task* t) { return static_cast<ChunkIo*>(t->owner); }
 
 }  // namespace internal
 
@@ -138,7 +138,7 @@ class EngineCore : public Engine {
   virtual void CancelOnWorker(int worker, uint64_t op_id) {}
   // Completes an IO of a cancelled op without running it. Returns true if
   // it did (the backend must then not submit it).
-  bool SkipCancelled(internal::Io* io, int worker);
+  bool SkipCancelled(internal::ChunkIo* io, int worker);
   void PushTask(int worker, internal::Task* task) { Push(worker, task); }
 
   // Moves the inbox into the ready list. Returns true if anything came.
@@ -146,16 +146,16 @@ class EngineCore : public Engine {
   // Works through the ready list, running what is not an IO (op starts and
   // resumes, cancel requests, IOs of cancelled ops), and returns the next
   // IO the backend must run, or null once the list is empty.
-  internal::Io* NextIo(Worker& w, int worker);
+  internal::ChunkIo* NextIo(Worker& w, int worker);
   // Puts an IO back at the head of the ready list: a full SQ, or the rest
   // of a short transfer.
-  void Requeue(Worker& w, internal::Io* io);
+  void Requeue(Worker& w, internal::ChunkIo* io);
   // Runs a kOp task: starts the op, or issues more chunks after a resume.
-  void RunOp(Op* op, int worker);
+  void RunOpTask(Op* op, int worker);
   // Accounts for one IO's result (`res` bytes, or -errno). Returns true when
   // the IO must be submitted again: a short transfer (the remainder) or
   // EINTR/EAGAIN. Otherwise the IO is finished and freed.
-  bool CompleteIo(internal::Io* io, int64_t res, int worker);
+  bool CompleteIo(internal::ChunkIo* io, int64_t res, int worker);
   // True once Stop was asked and every op has completed.
   bool Drained() const;
 
@@ -186,10 +186,10 @@ class EngineCore : public Engine {
   void RunStat(Op* op);
   void RunList(Op* op);
   void IssueChunks(Op* op, int worker);
-  void IssueIo(Op* op, internal::Io::Kind kind, int fd, int worker);
-  void FinishReadChunk(internal::Io* io);
+  void IssueIo(Op* op, internal::ChunkIo::Kind kind, int fd, int worker);
+  void FinishReadChunk(internal::ChunkIo* io);
   void DropRef(Op* op, int worker);
-  void Advance(Op* op, int worker);
+  void StepOrFinish(Op* op, int worker);
   void Finish(Op* op, int worker);
   void CancelChain(Op* op);
   void Push(int worker, internal::Task* task);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cstdlib>
 #include <string>
 
@@ -19,7 +20,7 @@
 
 namespace overlapd::io {
 
-using internal::Io;
+using internal::ChunkIo;
 using internal::RecordError;
 
 // Opening and sizing run synchronously on the worker: openat2 has no
@@ -59,7 +60,7 @@ void EngineCore::StartRead(Op* op, int worker) {
   // (and the kernel says EISDIR for a directory). A read to EOF of a file
   // whose size was seen before assumes that size and reads one byte past
   // it: stopping exactly there confirms it, and reaching the extra byte
-  // means the file grew (Advance sizes it then, see ReadOnPastAssumedSize).
+  // means the file grew (StepOrFinish sizes it then, see ReadOnPastAssumedSize).
   // Other reads are sized first, so that no chunk is issued past the end:
   // the read covers the file as it is now; one that shrinks meanwhile ends
   // short.
@@ -129,7 +130,7 @@ bool EngineCore::ReadOnPastAssumedSize(Op* op, int worker) {
     return false;
   }
   st.end_offset = size;
-  st.outstanding.store(1, std::memory_order_relaxed);  // the issuer's
+  st.refs.store(1, std::memory_order_relaxed);  // the issuer's
   IssueChunks(op, worker);
   return true;
 }
@@ -199,7 +200,7 @@ void EngineCore::StartCopy(Op* op, int worker) {
   } else if (OverReadLimit(0, static_cast<uint64_t>(src_sb.st_size))) {
     RecordError(st, -E2BIG);
   } else {
-    st.file2 = OpenTempBeside(op, op->path2);
+    st.file2 = OpenTempBeside(op, op->dst_path);
   }
   if (st.error.load(std::memory_order_relaxed) != 0) {
     Finish(op, worker);
@@ -218,7 +219,7 @@ void EngineCore::StartFsync(Op* op, int worker) {
     return;
   }
   op->state.file = std::make_shared<File>(fd);
-  IssueIo(op, op->data_only ? Io::Kind::kFdatasync : Io::Kind::kFsync, fd,
+  IssueIo(op, op->data_only ? ChunkIo::Kind::kFdatasync : ChunkIo::Kind::kFsync, fd,
           worker);
 }
 
@@ -249,7 +250,7 @@ void EngineCore::IssueChunks(Op* op, int worker) {
                                                st.end_offset - st.next_offset);
     if (is_read && !op->credit->TakeOrPark(len, op)) return;
 
-    auto* io = new Io;
+    auto* io = new ChunkIo;
     io->op = op;
     io->op_id = st.id;
     io->fd = st.file->fd();
@@ -257,7 +258,7 @@ void EngineCore::IssueChunks(Op* op, int worker) {
     io->len = len;
     io->index = st.chunks_issued++;
     if (is_read) {
-      io->kind = op->type == OpType::kCopy ? Io::Kind::kCopyRead : Io::Kind::kRead;
+      io->kind = op->type == OpType::kCopy ? ChunkIo::Kind::kCopyRead : ChunkIo::Kind::kRead;
       io->credit_bytes = len;
       if (op->direct) {
         io->len = (len + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
@@ -268,24 +269,24 @@ void EngineCore::IssueChunks(Op* op, int worker) {
         io->buf = io->data.data();
       }
     } else {
-      io->kind = Io::Kind::kWrite;
+      io->kind = ChunkIo::Kind::kWrite;
       io->buf = op->data.data() + (st.next_offset - op->offset);
-      if (append) io->offset = Io::kAtEnd;
+      if (append) io->offset = ChunkIo::kAtEnd;
     }
     st.next_offset += len;
-    st.outstanding.fetch_add(1, std::memory_order_relaxed);
+    st.refs.fetch_add(1, std::memory_order_relaxed);
     Push((st.home_worker + io->index) % workers(), &io->task);
   }
   DropRef(op, worker);
 }
 
-void EngineCore::IssueIo(Op* op, Io::Kind kind, int fd, int worker) {
-  auto* io = new Io;
+void EngineCore::IssueIo(Op* op, ChunkIo::Kind kind, int fd, int worker) {
+  auto* io = new ChunkIo;
   io->kind = kind;
   io->op = op;
   io->op_id = op->state.id;
   io->fd = fd;
-  op->state.outstanding.store(1, std::memory_order_relaxed);
+  op->state.refs.store(1, std::memory_order_relaxed);
   Push(worker, &io->task);
 }
 
@@ -296,7 +297,7 @@ namespace {
 // early (0 bytes, or any short O_DIRECT read: the rest cannot be read at an
 // unaligned offset) means the file shrank after it was sized: nothing is
 // issued past that point, and what was read counts.
-bool ReadProgress(Io* io, int64_t res) {
+bool ReadProgress(ChunkIo* io, int64_t res) {
   const bool direct = io->op->direct;
   internal::OpState& st = io->op->state;
   if (res < 0) {
@@ -317,21 +318,53 @@ bool ReadProgress(Io* io, int64_t res) {
 
 }  // namespace
 
-bool EngineCore::CompleteIo(Io* io, int64_t res, int worker) {
-  if (res == -EINTR || res == -EAGAIN) return true;
+namespace {
+
+// What a failed transfer means, errno by errno (STYLE.md: every errno on
+// purpose):
+//   EINTR, EAGAIN   the kernel asks again: resubmit the same transfer
+//   EBADF, EFAULT   our own fd or buffer was bad: a bug in the engine.
+//                   Asserted in debug builds; in release the op fails
+//                   with it (the server must not fall over for one op)
+//   ECANCELED       the IO was cancelled in the kernel: the op's cancel
+//   anything else   the op's error, reported as it is (EIO, ENOSPC,
+//                   EFBIG, EISDIR, ...); never retried
+enum class ErrnoPolicy { kResubmit, kBug, kOpError };
+
+ErrnoPolicy PolicyOf(int64_t res) {
+  switch (-res) {
+    case EINTR:
+    case EAGAIN:
+      return ErrnoPolicy::kResubmit;
+    case EBADF:
+    case EFAULT:
+      return ErrnoPolicy::kBug;
+    default:
+      return ErrnoPolicy::kOpError;
+  }
+}
+
+}  // namespace
+
+bool EngineCore::CompleteIo(ChunkIo* io, int64_t res, int worker) {
+  if (res < 0) {
+    const ErrnoPolicy policy = PolicyOf(res);
+    if (policy == ErrnoPolicy::kResubmit) return true;
+    assert(policy != ErrnoPolicy::kBug && "EBADF/EFAULT on the engine's own fd or buffer");
+  }
   Op* op = io->op;
   internal::OpState& st = op->state;
   switch (io->kind) {
-    case Io::Kind::kRead:
+    case ChunkIo::Kind::kRead:
       if (ReadProgress(io, res)) return true;
       FinishReadChunk(io);
       break;
-    case Io::Kind::kCopyRead:
+    case ChunkIo::Kind::kCopyRead:
       if (ReadProgress(io, res)) return true;
       if (st.error.load(std::memory_order_relaxed) == 0 && io->done != 0) {
-        // The bytes are in hand: the same Io now writes them out.
+        // The bytes are in hand: the same ChunkIo now writes them out.
         st.crc.Add(io->index, Crc32c(io->buf, io->done), io->done, chunk_crc_combiner_);
-        io->kind = Io::Kind::kWrite;
+        io->kind = ChunkIo::Kind::kWrite;
         io->fd = st.file2->fd();
         io->len = io->done;
         io->done = 0;
@@ -339,7 +372,7 @@ bool EngineCore::CompleteIo(Io* io, int64_t res, int worker) {
       }
       op->credit->Release(io->credit_bytes);
       break;
-    case Io::Kind::kWrite:
+    case ChunkIo::Kind::kWrite:
       if (res > 0) {
         io->done += static_cast<uint64_t>(res);
         if (io->done < io->len) return true;  // short write: the rest
@@ -351,8 +384,8 @@ bool EngineCore::CompleteIo(Io* io, int64_t res, int worker) {
       st.bytes_done.fetch_add(io->done, std::memory_order_relaxed);
       if (io->credit_bytes != 0) op->credit->Release(io->credit_bytes);
       break;
-    case Io::Kind::kFsync:
-    case Io::Kind::kFdatasync:
+    case ChunkIo::Kind::kFsync:
+    case ChunkIo::Kind::kFdatasync:
       // Never retried: after a failed fsync the kernel may have dropped the
       // dirty pages, and a second fsync would report a false success.
       if (res < 0) RecordError(st, static_cast<int>(res));
@@ -363,7 +396,7 @@ bool EngineCore::CompleteIo(Io* io, int64_t res, int worker) {
   return false;
 }
 
-void EngineCore::FinishReadChunk(Io* io) {
+void EngineCore::FinishReadChunk(ChunkIo* io) {
   Op* op = io->op;
   internal::OpState& st = op->state;
   // An O_DIRECT IO may read past the chunk (its length is rounded up).

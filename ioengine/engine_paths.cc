@@ -128,7 +128,7 @@ std::shared_ptr<File> EngineCore::OpenTempBeside(Op* op, std::string_view target
 
 bool EngineCore::RenameTempOverTarget(Op* op) {
   internal::OpState& st = op->state;
-  const std::string& target = op->type == OpType::kCopy ? op->path2 : op->path;
+  const std::string& target = op->type == OpType::kCopy ? op->dst_path : op->path;
   size_t slash = target.find_last_of('/');
   const std::string leaf = target.substr(slash == std::string::npos ? 0 : slash + 1);
   if (renameat(st.dir_fd, st.temp_name.c_str(), st.dir_fd, leaf.c_str()) != 0) {
@@ -157,7 +157,7 @@ void EngineCore::RunRename(Op* op) {
     RecordError(op->state, src_dir);
     return;
   }
-  int dst_dir = OpenParent(op, op->path2, &dst_leaf);
+  int dst_dir = OpenParent(op, op->dst_path, &dst_leaf);
   if (dst_dir < 0) {
     RecordError(op->state, dst_dir);
   } else {

@@ -668,12 +668,12 @@ TEST_P(EngineTest, ManyConcurrentSmallOps) {
   for (auto& op : ops) EXPECT_EQ(op->result, 0);
 }
 
-std::unique_ptr<Op> PathOp(OpType type, std::string path, std::string path2,
+std::unique_ptr<Op> PathOp(OpType type, std::string path, std::string dst_path,
                            OpSink* sink) {
   auto op = std::make_unique<Op>();
   op->type = type;
   op->path = std::move(path);
-  op->path2 = std::move(path2);
+  op->dst_path = std::move(dst_path);
   op->sink = sink;
   return op;
 }

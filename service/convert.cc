@@ -104,7 +104,7 @@ void ToEngineOp(v1::Op& src, const Limits& limits, io::Op* op) {
   if (row == nullptr) return;  // refused by ValidateBatch
   op->type = row->type;
   if (row->paths[0].get != nullptr) op->path = FromWireName(row->paths[0].get(src));
-  if (row->paths[1].get != nullptr) op->path2 = FromWireName(row->paths[1].get(src));
+  if (row->paths[1].get != nullptr) op->dst_path = FromWireName(row->paths[1].get(src));
   row->fill(src, limits, op);
 }
 
@@ -130,7 +130,7 @@ void FillCompletion(const io::Op& op, v1::Event* event) {
   error->set_errno_value(err);
   error->set_message(ErrnoMessage(
       io::OpTypeName(op.type),
-      ToWireName(op.path2.empty() ? op.path : op.path + "\" -> \"" + op.path2),
+      ToWireName(op.dst_path.empty() ? op.path : op.path + "\" -> \"" + op.dst_path),
       err));
 }
 

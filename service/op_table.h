@@ -32,7 +32,7 @@ struct ProtoOp {
   v1::Op::KindCase kind;
   io::OpType type;
   v1::EventType done;  // the event of its success
-  PathField paths[2];  // the first fills io::Op::path, the second path2
+  PathField paths[2];  // the first fills io::Op::path, the second dst_path
   // Checks the fields other than paths; the error names ops[`index`].
   absl::Status (*check)(const v1::Op& op, int index, const Limits& limits);
   // Fills the io::Op fields other than type and paths; may move data out.
