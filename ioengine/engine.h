@@ -148,6 +148,8 @@ class ReadCredit {
 
   uint64_t in_use() const;
   uint64_t limit() const;
+  // Ops parked here now, waiting for credit.
+  size_t parked() const;
 
  private:
   friend class EngineCore;

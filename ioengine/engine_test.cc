@@ -321,7 +321,14 @@ TEST_P(EngineTest, CreditBoundsChunksInFlight) {
   op->sink = &slow;
   engine_->Submit(op.get());
   ASSERT_TRUE(slow.WaitChunks(op.get(), 4));
-  std::this_thread::sleep_for(100ms);
+  // The op parks on its credit once it finds none: from then on nothing
+  // more can be issued (no sleep proves a negative here: the parked state
+  // is the proof, and it is waited for, bounded).
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (credit.parked() == 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(credit.parked(), 1u) << "the op never parked on its credit";
   EXPECT_EQ(slow.chunk_count(op.get()), 4u) << "issued past the credit";
   EXPECT_LE(credit.in_use(), 256u << 10);
   // Releasing what was consumed lets the rest through.

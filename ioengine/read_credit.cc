@@ -53,6 +53,11 @@ uint64_t ReadCredit::in_use() const {
   return used_;
 }
 
+size_t ReadCredit::parked() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return parked_.size();
+}
+
 uint64_t ReadCredit::limit() const {
   std::lock_guard<std::mutex> lock(mu_);
   return limit_;
