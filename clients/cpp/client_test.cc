@@ -95,16 +95,16 @@ TEST(StatusTest, FailureWithoutCodeIsNeverOk) {
   EXPECT_EQ(EventStatus(cancelled).code(), absl::StatusCode::kCancelled);
 }
 
-TEST(PutPlanTest, EmptyFileIsOneEmptyChunk) {
-  const PutPlan plan{0, 4096};
+TEST(ChunkPlanTest, EmptyFileIsOneEmptyChunk) {
+  const ChunkPlan plan{0, 4096};
   EXPECT_EQ(plan.chunk_count(), 1u);
   EXPECT_EQ(plan.offset(0), 0u);
   EXPECT_EQ(plan.length(0), 0u);
 }
 
-TEST(PutPlanTest, ChunksCoverTheFileExactly) {
+TEST(ChunkPlanTest, ChunksCoverTheFileExactly) {
   for (uint64_t size : {1ull, 4095ull, 4096ull, 4097ull, 3 * 4096ull + 7}) {
-    const PutPlan plan{size, 4096};
+    const ChunkPlan plan{size, 4096};
     uint64_t covered = 0;
     for (uint64_t i = 0; i < plan.chunk_count(); ++i) {
       EXPECT_EQ(plan.offset(i), covered);
@@ -116,9 +116,9 @@ TEST(PutPlanTest, ChunksCoverTheFileExactly) {
   }
 }
 
-TEST(PutPlanTest, TenGibFileWithDefaultChunks) {
+TEST(ChunkPlanTest, TenGibFileWithDefaultChunks) {
   const uint64_t size = 10ull << 30;
-  const PutPlan plan{size, EffectiveChunkBytes(0, nullptr)};
+  const ChunkPlan plan{size, EffectiveChunkBytes(0, nullptr)};
   EXPECT_EQ(plan.chunk_bytes, 4u << 20);
   EXPECT_EQ(plan.chunk_count(), 2560u);
   EXPECT_EQ(plan.length(2559), 4u << 20);

@@ -134,12 +134,12 @@ struct Options : GlobalOptions {
 absl::Status RunPut(Client& client, const Options& opt) {
   PutOptions put;
   put.durable = opt.durable;
-  put.atomic = opt.atomic;
   TtyProgress progress("put " + opt.remote);
-  absl::StatusOr<uint64_t> bytes =
+  absl::StatusOr<TransferResult> put_result =
       client.PutFile(opt.local, opt.remote, put, progress.Callback());
   progress.Done();
-  OVERLAP_RETURN_IF_ERROR(bytes.status());
+  OVERLAP_RETURN_IF_ERROR(put_result.status());
+  const uint64_t* bytes = &put_result->bytes;
   if (opt.json) {
     PrintJson({{"command", "put"}, {"local", opt.local}, {"remote", opt.remote},
                {"bytes", *bytes}, {"durable", opt.durable},
@@ -150,10 +150,11 @@ absl::Status RunPut(Client& client, const Options& opt) {
 
 absl::Status RunGet(Client& client, const Options& opt) {
   TtyProgress progress("get " + opt.remote);
-  absl::StatusOr<uint64_t> bytes =
-      client.GetFile(opt.remote, opt.local, progress.Callback());
+  absl::StatusOr<TransferResult> get_result =
+      client.GetFile(opt.remote, opt.local, {}, progress.Callback());
   progress.Done();
-  OVERLAP_RETURN_IF_ERROR(bytes.status());
+  OVERLAP_RETURN_IF_ERROR(get_result.status());
+  const uint64_t* bytes = &get_result->bytes;
   if (opt.json) {
     PrintJson({{"command", "get"}, {"remote", opt.remote}, {"local", opt.local},
                {"bytes", *bytes}});
