@@ -1,6 +1,7 @@
 #include "clients/cpp/client.h"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <optional>
 #include <utility>
@@ -41,6 +42,36 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const std::string& targe
 
 Client::Client(std::shared_ptr<grpc::Channel> channel)
     : channel_(std::move(channel)), stub_(v1::IoService::NewStub(channel_)) {}
+
+absl::Status Client::WaitUntilConnected(const RetryPolicy& policy,
+                                        const RetryFn& on_retry) {
+  return Retry(policy, on_retry, [&](int) { return TryConnect(absl::Seconds(10)); },
+               [&] { return cancelled(); });
+}
+
+absl::Status Client::TryConnect(absl::Duration timeout) {
+  auto deadline = std::chrono::system_clock::now() +
+                  std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout));
+  grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
+  // After a failed connect the channel stays in TRANSIENT_FAILURE ("sticky")
+  // while it keeps reconnecting in the background (see Connect for its
+  // backoff) until one succeeds: give it one second to become READY.
+  if (state == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+    deadline = std::min(deadline, std::chrono::system_clock::now() + std::chrono::seconds(1));
+  }
+  while (state != GRPC_CHANNEL_READY) {
+    if (state == GRPC_CHANNEL_SHUTDOWN) return absl::UnavailableError("channel shut down");
+    if (!channel_->WaitForStateChange(state, deadline)) {
+      return absl::UnavailableError("cannot connect to the server");
+    }
+    if (cancelled()) return absl::CancelledError("interrupted while connecting");
+    state = channel_->GetState(/*try_to_connect=*/true);
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+      return absl::UnavailableError("cannot connect to the server");
+    }
+  }
+  return absl::OkStatus();
+}
 
 namespace {
 

@@ -310,6 +310,26 @@ class Client {
   absl::StatusOr<std::vector<std::optional<uint32_t>>> RemoteCrcs(
       const std::string& path, const std::vector<Range>& ranges);
 
+  // The same for ranges of many files, e.g. whole files for `overlap sync`:
+  // a range whose op fails (a missing file, a short read) is nullopt; only
+  // PERMISSION_DENIED and UNAUTHENTICATED fail the call.
+  struct FileRange {
+    std::string path;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+  };
+  absl::StatusOr<std::vector<std::optional<uint32_t>>> RemoteCrcs(
+      const std::vector<FileRange>& ranges);
+
+  // Waits until the channel is connected, retrying a failed connect under
+  // `policy` (a server that is starting or restarting). Returns the last
+  // connect error, or OK; a caller may go on either way (its first call then
+  // reports the real error, e.g. a TLS failure). Every command of the CLI
+  // starts with this, so a transient outage before the first byte is retried
+  // for every command, whether or not the command itself is idempotent: no
+  // request has reached a server yet.
+  absl::Status WaitUntilConnected(const RetryPolicy& policy, const RetryFn& on_retry);
+
   // From now on every call of this client registers with `cancel` (nullptr:
   // none), so another thread can cancel it; see cancel.h.
   void set_cancel(CancelToken* cancel) { cancel_ = cancel; }
@@ -358,9 +378,17 @@ class Client {
 
   // The READ_COMPLETE CRC32Cs of the job `job_id` by op tag, read back from
   // the server's event log (see RemoteCrcs).
+  // The first OP_FAILED's status goes to `failure`.
   absl::Status CollectJobCrcs(uint64_t job_id, size_t ops,
                               std::vector<std::optional<uint32_t>>* crcs,
-                              const std::vector<Range>& ranges, size_t first);
+                              const std::vector<FileRange>& ranges, size_t first,
+                              absl::Status* failure);
+  // RemoteCrcs of `ranges`, and the first op failure in `failure`.
+  absl::StatusOr<std::vector<std::optional<uint32_t>>> RangeCrcs(
+      const std::vector<FileRange>& ranges, absl::Status* failure);
+
+  // One connect attempt of WaitUntilConnected.
+  absl::Status TryConnect(absl::Duration timeout);
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::IoService::Stub> stub_;

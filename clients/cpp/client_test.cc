@@ -465,10 +465,12 @@ v1::Job SampleJob() {
 TEST(FormatTest, JobOutputs) {
   const v1::Job job = SampleJob();
   const nlohmann::json object = JobJson(job);
-  EXPECT_EQ(object["id"], 42);
+  // 64-bit integers are strings (exact past 2^53); 32-bit ones numbers.
+  EXPECT_EQ(object["id"], "42");
   EXPECT_EQ(object["state"], "FAILED");
   EXPECT_EQ(object["ops_failed"], 1);
-  EXPECT_EQ(object["bytes_written"], 1u << 20);
+  EXPECT_EQ(object["bytes_written"], "1048576");
+  EXPECT_EQ(object["created_ns"], "1700000000000000000");
   EXPECT_EQ(object["created"], "2023-11-14T22:13:20Z");
   v1::Job queued;
   EXPECT_TRUE(JobJson(queued)["started"].is_null());
@@ -526,8 +528,8 @@ TEST(FormatTest, EventLines) {
             "17 42 2 OP_FAILED a.txt.bak 0 5 00000abc NOT_FOUND: a.txt.bak: "
             "No such file or directory");
   nlohmann::json object = EventJson(event, internal::EventStatus(event));
-  EXPECT_EQ(object["seq"], 17);
-  EXPECT_EQ(object["job_id"], 42);
+  EXPECT_EQ(object["seq"], "17");  // 64-bit: strings
+  EXPECT_EQ(object["job_id"], "42");
   EXPECT_EQ(object["type"], "OP_FAILED");
   EXPECT_EQ(object["crc32c"], "00000abc");
   EXPECT_EQ(object["error"]["code"], "NOT_FOUND");
@@ -544,8 +546,8 @@ TEST(FormatTest, EventLines) {
             "100 0 0 EVENTS_LOST - 0 0 00000000 lost=50 first_seq=40 "
             "last_seq=89");
   object = EventJson(lost, absl::OkStatus());
-  EXPECT_EQ(object["count"], 50);
-  EXPECT_EQ(object["last_seq"], 89);
+  EXPECT_EQ(object["count"], "50");
+  EXPECT_EQ(object["last_seq"], "89");
   EXPECT_FALSE(object.contains("error"));
 }
 

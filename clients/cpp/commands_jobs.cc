@@ -188,18 +188,18 @@ std::string FormatAge(int64_t unix_ns, absl::Time now) {
 }
 
 json JobJson(const v1::Job& job) {
-  return {{"id", job.id()},
+  return {{"id", U64(job.id())},
           {"state", v1::JobState_Name(job.state())},
           {"label", job.label()},
           {"ops_total", job.ops_total()},
           {"ops_done", job.ops_done()},
           {"ops_failed", job.ops_failed()},
           {"ops_cancelled", job.ops_cancelled()},
-          {"bytes_read", job.bytes_read()},
-          {"bytes_written", job.bytes_written()},
-          {"created_ns", job.created_ns()},
-          {"started_ns", job.started_ns()},
-          {"finished_ns", job.finished_ns()},
+          {"bytes_read", U64(job.bytes_read())},
+          {"bytes_written", U64(job.bytes_written())},
+          {"created_ns", I64(job.created_ns())},
+          {"started_ns", I64(job.started_ns())},
+          {"finished_ns", I64(job.finished_ns())},
           {"created", TimeOrNull(job.created_ns())},
           {"started", TimeOrNull(job.started_ns())},
           {"finished", TimeOrNull(job.finished_ns())}};

@@ -55,6 +55,27 @@ class Watchdog {
 
 absl::StatusOr<std::vector<std::optional<uint32_t>>> Client::RemoteCrcs(
     const std::string& path, const std::vector<Range>& ranges) {
+  std::vector<FileRange> of_path;
+  for (const Range& range : ranges) of_path.push_back({path, range.first, range.second});
+  absl::Status failure;
+  OVERLAP_ASSIGN_OR_RETURN(auto crcs, RangeCrcs(of_path, &failure));
+  // One file: a missing or refused file fails every op the same way, and
+  // that is the answer. Other failures leave their ranges unknown.
+  if (failure.code() == absl::StatusCode::kNotFound ||
+      failure.code() == absl::StatusCode::kInvalidArgument) {
+    return failure;
+  }
+  return crcs;
+}
+
+absl::StatusOr<std::vector<std::optional<uint32_t>>> Client::RemoteCrcs(
+    const std::vector<FileRange>& ranges) {
+  absl::Status failure;
+  return RangeCrcs(ranges, &failure);
+}
+
+absl::StatusOr<std::vector<std::optional<uint32_t>>> Client::RangeCrcs(
+    const std::vector<FileRange>& ranges, absl::Status* failure) {
   std::vector<std::optional<uint32_t>> crcs(ranges.size());
   OVERLAP_ASSIGN_OR_RETURN(std::unique_ptr<v1::Capabilities> caps,
                            OptionalCapabilities());
@@ -63,26 +84,32 @@ absl::StatusOr<std::vector<std::optional<uint32_t>>> Client::RemoteCrcs(
   for (size_t first = 0; first < ranges.size(); first += per_job) {
     const size_t n = std::min(per_job, ranges.size() - first);
     v1::Batch batch;
-    batch.set_label(absl::StrCat("overlap: CRC32C of ", path));
+    batch.set_label(absl::StrCat("overlap: CRC32C of ", ranges[first].path,
+                                 n > 1 ? " and more" : ""));
     for (size_t i = 0; i < n; ++i) {
       v1::Op* op = batch.add_ops();
       op->set_tag(i);
       v1::Read* read = op->mutable_read();
-      read->set_path(path);
-      read->set_offset(ranges[first + i].first);
-      read->set_length(ranges[first + i].second);
+      read->set_path(ranges[first + i].path);
+      read->set_offset(ranges[first + i].offset);
+      read->set_length(ranges[first + i].length);
     }
     OVERLAP_ASSIGN_OR_RETURN(v1::Job job, Submit(batch));
     OVERLAP_ASSIGN_OR_RETURN(
         job, WaitJob(job.id(), absl::Milliseconds(20), absl::Minutes(30)));
-    OVERLAP_RETURN_IF_ERROR(CollectJobCrcs(job.id(), n, &crcs, ranges, first));
+    OVERLAP_RETURN_IF_ERROR(CollectJobCrcs(job.id(), n, &crcs, ranges, first, failure));
+  }
+  if (failure->code() == absl::StatusCode::kPermissionDenied ||
+      failure->code() == absl::StatusCode::kUnauthenticated) {
+    return *failure;
   }
   return crcs;
 }
 
 absl::Status Client::CollectJobCrcs(uint64_t job_id, size_t ops,
                                     std::vector<std::optional<uint32_t>>* crcs,
-                                    const std::vector<Range>& ranges, size_t first) {
+                                    const std::vector<FileRange>& ranges, size_t first,
+                                    absl::Status* failure) {
   v1::SubscribeRequest request;
   request.add_job_ids(job_id);
   request.set_from_seq(0);  // replay: the job has ended
@@ -90,7 +117,6 @@ absl::Status Client::CollectJobCrcs(uint64_t job_id, size_t ops,
   request.add_types(v1::OP_FAILED);
   request.add_types(v1::OP_CANCELLED);
   std::set<uint64_t> seen;
-  absl::Status failure;
   SubscribeStop stop;
   absl::Status status;
   {
@@ -98,24 +124,16 @@ absl::Status Client::CollectJobCrcs(uint64_t job_id, size_t ops,
     status = Subscribe(request, [&](const v1::Event& event) {
       if (event.type() == v1::EVENTS_LOST || event.tag() >= ops) return true;
       seen.insert(event.tag());
-      const Range& range = ranges[first + event.tag()];
-      if (event.type() == v1::READ_COMPLETE && event.bytes() == range.second) {
+      const FileRange& range = ranges[first + event.tag()];
+      if (event.type() == v1::READ_COMPLETE && event.bytes() == range.length) {
         (*crcs)[first + event.tag()] = event.crc32c();
-      } else if (event.type() == v1::OP_FAILED && failure.ok()) {
-        failure = internal::EventStatus(event);
+      } else if (event.type() == v1::OP_FAILED && failure->ok()) {
+        *failure = internal::EventStatus(event);
       }
       return seen.size() < ops;
     }, &stop);
   }
-  OVERLAP_RETURN_IF_ERROR(status);
-  // A missing file fails every op the same way: that is the answer. Other
-  // failures leave their ranges unknown.
-  if (failure.code() == absl::StatusCode::kNotFound ||
-      failure.code() == absl::StatusCode::kPermissionDenied ||
-      failure.code() == absl::StatusCode::kInvalidArgument) {
-    return failure;
-  }
-  return absl::OkStatus();
+  return status;
 }
 
 }  // namespace overlapd
