@@ -20,6 +20,7 @@
 #define OVERLAPD_IOENGINE_ENGINE_H_
 
 #include <atomic>
+#include <map>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -30,6 +31,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "ioengine/crc32c.h"
+#include "ioengine/temp_names.h"
 
 namespace overlapd::io {
 
@@ -47,10 +50,6 @@ enum class WriteMode : uint8_t {
   // fsync the directory: readers see the old file or the new, never a mix.
   kReplaceAtomic
 };
-
-// Temp files of atomic replaces are named ".NAME<kTempMarker>HEX", so that
-// a restart can find and remove those a crash left behind.
-inline constexpr std::string_view kTempMarker = ".overlapd-tmp-";
 
 // Alignment of O_DIRECT offsets, lengths and buffers (the page size covers
 // every logical block size in use).
@@ -122,6 +121,25 @@ class ReadCredit {
 };
 
 namespace internal {
+// The CRC32C of a read or copy, combined chunk by chunk in file order while
+// chunks finish in any order. Holds only the chunks that finished ahead of
+// an earlier one, so its memory is bounded by the chunks in flight, not by
+// the size of the file. Thread-safe.
+class CrcFolder {
+ public:
+  void Reset();
+  // Chunk `index` (0, 1, 2, ... in file order) has `len` bytes with `crc`.
+  void Add(uint64_t index, uint32_t crc, uint64_t len, const Crc32cCombiner& full);
+  // The CRC of every chunk added, in order (all must have been added).
+  uint32_t value() const;
+
+ private:
+  mutable std::mutex mu_;
+  uint32_t crc_ = 0;
+  uint64_t next_ = 0;
+  std::map<uint64_t, std::pair<uint32_t, uint64_t>> ahead_;
+};
+
 // An entry of a worker's intrusive queue (TigerBeetle-style: the queued thing
 // carries its own link, so queueing never allocates).
 struct Task {
@@ -147,9 +165,10 @@ struct OpState {
   // is planned one byte past it, to notice a file that grew), else
   // File::kSizeUnknown.
   uint64_t assumed_size = UINT64_MAX;
-  uint32_t chunks_issued = 0;
-  // {crc32c, bytes} by chunk index, combined in order at the end.
-  std::vector<std::pair<uint32_t, uint64_t>> chunk_crcs;
+  uint64_t chunks_issued = 0;
+  // CRC32C of the range so far, folded in chunk order as chunks finish.
+  CrcFolder crc;
+  bool created = false;  // a write created its file (removed if it fails)
   std::atomic<uint32_t> outstanding{0};
   std::atomic<uint64_t> bytes_done{0};
   std::atomic<int> error{0};  // first -errno seen
@@ -181,6 +200,11 @@ struct Op {
   std::optional<uint32_t> expected_crc32c;
   // Fsync: fdatasync instead of fsync.
   bool data_only = false;
+  // Resolve every path beneath this directory of the root (a token's path
+  // prefix, e.g. "team"; "" = the root): the kernel then keeps the op inside
+  // it whatever symlinks the paths meet. Paths still name files from the
+  // root ("team/a.txt") and must lie under it.
+  std::string base;
   // Rename: fail with EEXIST rather than replace. Delete: remove a
   // directory. Mkdir: create parents, succeed if it exists.
   bool no_replace = false;
@@ -206,7 +230,8 @@ struct Op {
 
   // ---- result (valid in OnComplete) ----
   // 0, or -errno of the first failure (-EBADMSG: expected_crc32c mismatch;
-  // -ECANCELED: cancelled or a link before it failed).
+  // -ECANCELED: cancelled or a link before it failed; -E2BIG: a Read or
+  // Copy over max_read_bytes; -ENOTREG (sandbox.h): not a regular file).
   int result = 0;
   // Bytes read or written (also on failure: what was done).
   uint64_t bytes = 0;
@@ -250,8 +275,15 @@ struct EngineOptions {
   uint32_t queue_depth = 256;
   // Open files kept for reads; 0 disables the cache.
   size_t fd_cache_entries = 16384;
+  // Largest range one Read or Copy may cover, reads to EOF included (-E2BIG
+  // beyond it); 0: no limit.
+  uint64_t max_read_bytes = 0;
   // io_uring: let a kernel thread poll the SQ (root or CAP_SYS_NICE).
   bool sqpoll = false;
+  // Mints the names of atomic replaces' temp files (temp_names.h). Not
+  // owned; null: the engine makes an ephemeral one (nothing it leaves
+  // behind is ever proven, so nothing is swept).
+  const TempNamer* temp_namer = nullptr;
 };
 
 // The engine interface. Backends: UringEngine (uring_engine.h) and

@@ -115,6 +115,37 @@ uint64_t ReadCredit::in_use() const {
 namespace internal {
 
 // ---------------------------------------------------------------------------
+// CrcFolder
+
+void CrcFolder::Reset() {
+  std::lock_guard<std::mutex> lock(mu_);
+  crc_ = 0;
+  next_ = 0;
+  ahead_.clear();
+}
+
+void CrcFolder::Add(uint64_t index, uint32_t crc, uint64_t len, const Crc32cCombiner& full) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (index != next_) {
+    ahead_.emplace(index, std::make_pair(crc, len));
+    return;
+  }
+  for (;;) {
+    crc_ = len == full.len() ? full.Combine(crc_, crc) : Crc32cCombine(crc_, crc, len);
+    ++next_;
+    auto it = ahead_.find(next_);
+    if (it == ahead_.end()) return;
+    std::tie(crc, len) = it->second;
+    ahead_.erase(it);
+  }
+}
+
+uint32_t CrcFolder::value() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return crc_;
+}
+
+// ---------------------------------------------------------------------------
 // TaskList and Inbox
 
 void TaskList::PushBack(Task* t) {
@@ -199,6 +230,11 @@ EngineCore::EngineCore(EngineOptions options)
         if (options.queue_depth < 1) options.queue_depth = 1;
         return options;
       }()),
+      own_temp_namer_(options_.temp_namer == nullptr
+                          ? std::make_unique<TempNamer>(TempNamer::Ephemeral())
+                          : nullptr),
+      temp_namer_(options_.temp_namer != nullptr ? options_.temp_namer
+                                                 : own_temp_namer_.get()),
       fd_cache_(options_.fd_cache_entries, kFdCacheMaxAgeNs),
       chunk_crc_combiner_(options_.chunk_bytes) {
   for (int i = 0; i < options_.workers; ++i) {
@@ -295,7 +331,8 @@ void EngineCore::Submit(Op* op) {
   st.end_offset = 0;
   st.assumed_size = File::kSizeUnknown;
   st.chunks_issued = 0;
-  st.chunk_crcs.clear();
+  st.crc.Reset();
+  st.created = false;
   // One reference for the issuer; each IO in flight holds another.
   st.outstanding.store(1, std::memory_order_relaxed);
   st.bytes_done.store(0, std::memory_order_relaxed);
@@ -391,20 +428,26 @@ void EngineCore::StartRead(Op* op, int worker) {
     Finish(op, worker);
     return;
   }
-  // O_DIRECT fds are cached apart: a path never contains a NUL byte.
-  const std::string direct_key = op->direct ? op->path + '\0' + "direct" : std::string();
-  const std::string& key = op->direct ? direct_key : op->path;
+  // A file is cached per base (a token's prefix resolves the same path
+  // differently) and O_DIRECT fds apart: a path never contains a NUL byte.
+  std::string key = op->base.empty() ? op->path : op->base + '\0' + op->path;
+  if (op->direct) key += std::string_view("\0direct", 7);
   st.file = fd_cache_.Get(key, now);
   if (st.file == nullptr) {
-    int fd = OpenBeneath(options_.root_fd, op->path,
-                         O_RDONLY | (op->direct ? O_DIRECT : 0));
+    const uint64_t generation = fd_cache_.generation();
+    int fd = Open(op, op->path, O_RDONLY | (op->direct ? O_DIRECT : 0), 0, Want::kRegular);
     if (fd < 0) {
       RecordError(st, fd);
       Finish(op, worker);
       return;
     }
     st.file = std::make_shared<File>(fd);
-    fd_cache_.Put(key, st.file, now);
+    fd_cache_.Put(key, st.file, now, generation);
+  }
+  // No file is that large (pread would say EINVAL): past EOF, a short read.
+  if (op->offset > static_cast<uint64_t>(INT64_MAX)) {
+    Finish(op, worker);
+    return;
   }
   // A read that fits one chunk needs no size: a short read ends it at EOF
   // (and the kernel says EISDIR for a directory). A read to EOF of a file
@@ -417,7 +460,8 @@ void EngineCore::StartRead(Op* op, int worker) {
   uint64_t start = op->offset;
   uint64_t end = op->offset + op->length;
   const uint64_t seen = st.file->size_seen();
-  if (op->length == 0 && !op->direct && seen != File::kSizeUnknown) {
+  if (op->length == 0 && !op->direct && seen != File::kSizeUnknown &&
+      !OverReadLimit(op->offset, seen)) {
     st.assumed_size = std::max(seen, op->offset);
     end = st.assumed_size + 1;
   } else if (op->length == 0 || op->length > options_.chunk_bytes || end < start) {
@@ -428,15 +472,56 @@ void EngineCore::StartRead(Op* op, int worker) {
     }
     start = std::min(op->offset, size);
     end = op->length == 0 || end < op->offset ? size : std::min(size, end);
+    if (OverReadLimit(start, end)) {
+      RecordError(st, -E2BIG);
+      Finish(op, worker);
+      return;
+    }
   }
   st.next_offset = start;
   st.end_offset = end;
-  st.chunk_crcs.assign(ChunksIn(start, end), {0, 0});
   IssueChunks(op, worker);
 }
 
-uint64_t EngineCore::ChunksIn(uint64_t start, uint64_t end) const {
-  return (end - start + options_.chunk_bytes - 1) / options_.chunk_bytes;
+bool EngineCore::OverReadLimit(uint64_t start, uint64_t end) const {
+  return options_.max_read_bytes != 0 && end > start && end - start > options_.max_read_bytes;
+}
+
+template <typename OpenFn>
+int EngineCore::InBase(const Op* op, std::string_view path, OpenFn open) {
+  for (int attempt = 0;; ++attempt) {
+    int fd;
+    if (op->base.empty()) {
+      fd = open(options_.root_fd, path);
+    } else {
+      std::string_view rest;
+      int base_fd = OpenBaseDir(options_.root_fd, op->base, path, &rest);
+      fd = base_fd < 0 ? base_fd : open(base_fd, rest);
+      if (base_fd >= 0) close(base_fd);
+    }
+    // Out of descriptors: the cache holds most of them; give half back and
+    // try once more (connections need fds too, see main.cc).
+    if ((fd == -EMFILE || fd == -ENFILE) && attempt == 0 && fd_cache_.Shed(0.5) > 0) continue;
+    return fd;
+  }
+}
+
+int EngineCore::Open(const Op* op, std::string_view path, int flags, mode_t mode, Want want) {
+  return InBase(op, path, [&](int dir_fd, std::string_view rest) {
+    return OpenChecked(dir_fd, rest, flags, mode, want);
+  });
+}
+
+int EngineCore::OpenParent(const Op* op, std::string_view path, std::string* leaf) {
+  std::string_view rest;
+  if (!op->base.empty() && RestUnderBase(op->base, path, &rest) && rest.empty()) {
+    // The op names the token's prefix directory itself (a mkdir of it, say):
+    // its parent lies outside the prefix, beneath the root.
+    return OpenParentBeneath(options_.root_fd, op->base, leaf);
+  }
+  return InBase(op, path, [&](int dir_fd, std::string_view rest) {
+    return OpenParentBeneath(dir_fd, rest, leaf);
+  });
 }
 
 bool EngineCore::SizeOf(Op* op, uint64_t* size) {
@@ -470,8 +555,11 @@ bool EngineCore::ReadOnPastAssumedSize(Op* op, int worker) {
   st.assumed_size = File::kSizeUnknown;
   uint64_t size = 0;
   if (!SizeOf(op, &size) || size <= st.next_offset) return false;
+  if (OverReadLimit(op->offset, size)) {
+    RecordError(st, -E2BIG);
+    return false;
+  }
   st.end_offset = size;
-  st.chunk_crcs.resize(st.chunks_issued + ChunksIn(st.next_offset, size));
   st.outstanding.store(1, std::memory_order_relaxed);  // the issuer's
   IssueChunks(op, worker);
   return true;
@@ -491,15 +579,25 @@ void EngineCore::StartWrite(Op* op, int worker) {
       return;
     }
   } else {
-    int flags = O_WRONLY | O_CREAT;
+    int flags = O_WRONLY;
     switch (op->mode) {
       case WriteMode::kAt: break;
-      case WriteMode::kCreateNew: flags |= O_EXCL; break;
+      case WriteMode::kCreateNew: break;
       case WriteMode::kTruncate: flags |= O_TRUNC; break;
       case WriteMode::kAppend: flags |= O_APPEND; break;
       case WriteMode::kReplaceAtomic: break;
     }
-    int fd = OpenBeneath(options_.root_fd, op->path, flags, 0644);
+    // An existing file is opened as it is; a missing one is created with
+    // O_EXCL, so the op knows the file is its own and removes it again if
+    // the write fails (a failed write must not leave an empty file).
+    int fd = op->mode == WriteMode::kCreateNew ? -ENOENT : Open(op, op->path, flags, 0, Want::kRegular);
+    if (fd == -ENOENT) {
+      fd = Open(op, op->path, flags | O_CREAT | O_EXCL, 0644, Want::kRegular);
+      st.created = fd >= 0;
+      if (fd == -EEXIST && op->mode != WriteMode::kCreateNew) {
+        fd = Open(op, op->path, flags, 0, Want::kRegular);  // lost a race to a creator
+      }
+    }
     if (fd < 0) {
       RecordError(st, fd);
       Finish(op, worker);
@@ -518,22 +616,16 @@ void EngineCore::StartWrite(Op* op, int worker) {
 bool EngineCore::OpenAtomicTemp(Op* op) {
   internal::OpState& st = op->state;
   std::string leaf;
-  int dir_fd = OpenParentBeneath(options_.root_fd, op->path, &leaf);
+  int dir_fd = OpenParent(op, op->path, &leaf);
   if (dir_fd < 0) {
     RecordError(st, dir_fd);
     return false;
   }
   st.dir_fd = dir_fd;
-  static std::atomic<uint64_t> counter{0};
+  // 64 random bits: a collision (EEXIST) is as good as impossible, but a
+  // retry costs nothing.
   for (int attempt = 0; attempt < 8; ++attempt) {
-    char suffix[32];
-    snprintf(suffix, sizeof(suffix), "%016llx",
-             static_cast<unsigned long long>(
-                 (NowNs() * 0x9E3779B97F4A7C15ull) ^
-                 (counter.fetch_add(1, std::memory_order_relaxed) << 1)));
-    // Keep within NAME_MAX whatever the target's name length.
-    std::string name(".");
-    name.append(leaf, 0, 200).append(kTempMarker).append(suffix);
+    std::string name = temp_namer_->Mint(leaf, TempKind::kAtomic);
     int fd = openat(dir_fd, name.c_str(),
                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd >= 0) {
@@ -552,7 +644,7 @@ bool EngineCore::OpenAtomicTemp(Op* op) {
 
 void EngineCore::StartCopy(Op* op, int worker) {
   internal::OpState& st = op->state;
-  int src = OpenBeneath(options_.root_fd, op->path, O_RDONLY);
+  int src = Open(op, op->path, O_RDONLY, 0, Want::kRegular);
   if (src < 0) {
     RecordError(st, src);
     Finish(op, worker);
@@ -562,13 +654,13 @@ void EngineCore::StartCopy(Op* op, int worker) {
   struct stat src_sb, dst_sb;
   if (fstat(src, &src_sb) != 0) {
     RecordError(st, -errno);
-  } else if (S_ISDIR(src_sb.st_mode)) {
-    RecordError(st, -EISDIR);
+  } else if (OverReadLimit(0, static_cast<uint64_t>(src_sb.st_size))) {
+    RecordError(st, -E2BIG);
   }
   if (st.error.load(std::memory_order_relaxed) == 0) {
     // Opened without O_TRUNC first: a copy onto its own source must fail,
     // not truncate the only copy of the data.
-    int dst = OpenBeneath(options_.root_fd, op->path2, O_WRONLY | O_CREAT, 0644);
+    int dst = Open(op, op->path2, O_WRONLY | O_CREAT, 0644, Want::kRegular);
     if (dst < 0) {
       RecordError(st, dst);
     } else {
@@ -589,19 +681,17 @@ void EngineCore::StartCopy(Op* op, int worker) {
   uint64_t size = static_cast<uint64_t>(src_sb.st_size);
   st.next_offset = 0;
   st.end_offset = size;
-  st.chunk_crcs.assign((size + options_.chunk_bytes - 1) / options_.chunk_bytes,
-                       {0, 0});
   IssueChunks(op, worker);
 }
 
 void EngineCore::RunRename(Op* op) {
   std::string src_leaf, dst_leaf;
-  int src_dir = OpenParentBeneath(options_.root_fd, op->path, &src_leaf);
+  int src_dir = OpenParent(op, op->path, &src_leaf);
   if (src_dir < 0) {
     RecordError(op->state, src_dir);
     return;
   }
-  int dst_dir = OpenParentBeneath(options_.root_fd, op->path2, &dst_leaf);
+  int dst_dir = OpenParent(op, op->path2, &dst_leaf);
   if (dst_dir < 0) {
     RecordError(op->state, dst_dir);
   } else {
@@ -612,13 +702,12 @@ void EngineCore::RunRename(Op* op) {
     close(dst_dir);
   }
   close(src_dir);
-  fd_cache_.Erase(op->path);
-  fd_cache_.Erase(op->path2);
+  fd_cache_.Invalidate();
 }
 
 void EngineCore::RunDelete(Op* op) {
   std::string leaf;
-  int dir = OpenParentBeneath(options_.root_fd, op->path, &leaf);
+  int dir = OpenParent(op, op->path, &leaf);
   if (dir < 0) {
     RecordError(op->state, dir);
     return;
@@ -627,7 +716,7 @@ void EngineCore::RunDelete(Op* op) {
     RecordError(op->state, -errno);
   }
   close(dir);
-  fd_cache_.Erase(op->path);
+  fd_cache_.Invalidate();
 }
 
 // mkdir, or mkdir -p: each missing component in turn, each created through
@@ -652,7 +741,7 @@ void EngineCore::RunMkdir(Op* op) {
   }
   for (size_t i = 0; i < targets.size(); ++i) {
     std::string leaf;
-    int dir = OpenParentBeneath(options_.root_fd, targets[i], &leaf);
+    int dir = OpenParent(op, targets[i], &leaf);
     if (dir < 0) {
       // "a/.." and friends: nothing to create at this step.
       if (dir == -EINVAL && op->parents) continue;
@@ -674,7 +763,7 @@ void EngineCore::RunMkdir(Op* op) {
 }
 
 void EngineCore::StartFsync(Op* op, int worker) {
-  int fd = OpenBeneath(options_.root_fd, op->path, O_RDONLY);
+  int fd = Open(op, op->path, O_RDONLY, 0, Want::kRegularOrDirectory);
   if (fd < 0) {
     RecordError(op->state, fd);
     Finish(op, worker);
@@ -686,7 +775,9 @@ void EngineCore::StartFsync(Op* op, int worker) {
 }
 
 void EngineCore::RunStat(Op* op) {
-  int fd = OpenBeneath(options_.root_fd, op->path, O_PATH);
+  int fd = InBase(op, op->path, [](int dir_fd, std::string_view rest) {
+    return OpenBeneath(dir_fd, rest, O_PATH);
+  });
   if (fd < 0) {
     RecordError(op->state, fd);
     return;
@@ -701,7 +792,9 @@ void EngineCore::RunStat(Op* op) {
 }
 
 void EngineCore::RunList(Op* op) {
-  int fd = OpenBeneath(options_.root_fd, op->path, O_RDONLY | O_DIRECTORY);
+  int fd = InBase(op, op->path, [](int dir_fd, std::string_view rest) {
+    return OpenBeneath(dir_fd, rest, O_RDONLY | O_DIRECTORY);
+  });
   if (fd < 0) {
     RecordError(op->state, fd);
     return;
@@ -846,7 +939,7 @@ bool EngineCore::CompleteIo(Io* io, int64_t res, int worker) {
       if (ReadProgress(io, res)) return true;
       if (st.error.load(std::memory_order_relaxed) == 0 && io->done != 0) {
         // The bytes are in hand: the same Io now writes them out.
-        st.chunk_crcs[io->index] = {Crc32c(io->buf, io->done), io->done};
+        st.crc.Add(io->index, Crc32c(io->buf, io->done), io->done, chunk_crc_combiner_);
         io->kind = Io::Kind::kWrite;
         io->fd = st.file2->fd();
         io->len = io->done;
@@ -885,7 +978,7 @@ void EngineCore::FinishReadChunk(Io* io) {
   // An O_DIRECT IO may read past the chunk (its length is rounded up).
   uint64_t n = std::min(io->done, io->credit_bytes);
   uint32_t crc = n != 0 ? Crc32c(io->buf, n) : 0;
-  st.chunk_crcs[io->index] = {crc, n};
+  st.crc.Add(io->index, crc, n, chunk_crc_combiner_);
   st.bytes_done.fetch_add(n, std::memory_order_relaxed);
   uint64_t release = io->credit_bytes - n;
   bool deliver = op->deliver_data && n != 0 &&
@@ -942,7 +1035,7 @@ void EngineCore::Advance(Op* op, int worker) {
         RecordError(st, -errno);
       } else {
         st.temp_name.clear();
-        fd_cache_.Erase(op->path);
+        fd_cache_.Invalidate();
         IssueIo(op, Io::Kind::kFsync, st.dir_fd, worker);
         return;
       }
@@ -950,7 +1043,7 @@ void EngineCore::Advance(Op* op, int worker) {
       st.phase = 2;
       std::string leaf;
       const std::string& target = op->type == OpType::kCopy ? op->path2 : op->path;
-      int dir_fd = OpenParentBeneath(options_.root_fd, target, &leaf);
+      int dir_fd = OpenParent(op, target, &leaf);
       if (dir_fd < 0) {
         RecordError(st, dir_fd);
       } else {
@@ -970,18 +1063,12 @@ void EngineCore::Finish(Op* op, int worker) {
   op->result = err;
   op->bytes = st.bytes_done.load(std::memory_order_acquire);
   if (op->type == OpType::kRead || op->type == OpType::kCopy) {
-    // Chunk CRCs in file order; full-size ones use the precomputed
-    // combiner.
-    uint32_t crc = 0;
-    for (const auto& [chunk_crc, len] : st.chunk_crcs) {
-      crc = len == chunk_crc_combiner_.len() ? chunk_crc_combiner_.Combine(crc, chunk_crc)
-                                             : Crc32cCombine(crc, chunk_crc, len);
-    }
-    op->crc32c = crc;
+    op->crc32c = st.crc.value();
   }
   uint64_t now = NowNs();
   op->queued_ns = st.start_ns - st.submit_ns;
   op->service_ns = now - st.start_ns;
+  if (err != 0 && st.created && op->bytes == 0) RemoveCreated(op);
   if (!st.temp_name.empty()) {
     // An atomic replace that failed or was cancelled before its rename:
     // the target is untouched, and its temp file goes.
@@ -1007,6 +1094,16 @@ void EngineCore::Finish(Op* op, int worker) {
     }
   }
   OpDone();
+}
+
+// A write that created its file and wrote nothing leaves no empty file.
+void EngineCore::RemoveCreated(Op* op) {
+  std::string leaf;
+  int dir = OpenParent(op, op->path, &leaf);
+  if (dir < 0) return;
+  unlinkat(dir, leaf.c_str(), 0);
+  close(dir);
+  fd_cache_.Invalidate();
 }
 
 void EngineCore::CancelChain(Op* op) {

@@ -16,6 +16,7 @@
 #include "ioengine/engine.h"
 #include "ioengine/fd_cache.h"
 #include "ioengine/mpsc_stack.h"
+#include "ioengine/sandbox.h"
 
 namespace overlapd::io {
 
@@ -41,7 +42,7 @@ struct Io {
   uint64_t len = 0;
   // Bytes transferred so far: a short transfer resubmits the remainder.
   uint64_t done = 0;
-  uint32_t index = 0;  // chunk index within the op
+  uint64_t index = 0;  // chunk index within the op
   char* buf = nullptr;
   std::string data;  // read buffer, handed to the sink
   // O_DIRECT reads land here instead (aligned), lengths rounded up.
@@ -187,7 +188,14 @@ class EngineCore : public Engine {
   void StartRead(Op* op, int worker);
   bool SizeOf(Op* op, uint64_t* size);
   bool ReadOnPastAssumedSize(Op* op, int worker);
-  uint64_t ChunksIn(uint64_t start, uint64_t end) const;
+  bool OverReadLimit(uint64_t start, uint64_t end) const;
+  // Runs `open(dir_fd, rest)` for `path` beneath the op's base (the root,
+  // or its token's prefix directory); sheds cached fds on EMFILE.
+  template <typename OpenFn>
+  int InBase(const Op* op, std::string_view path, OpenFn open);
+  int Open(const Op* op, std::string_view path, int flags, mode_t mode, Want want);
+  int OpenParent(const Op* op, std::string_view path, std::string* leaf);
+  void RemoveCreated(Op* op);
   void StartWrite(Op* op, int worker);
   void StartFsync(Op* op, int worker);
   void StartCopy(Op* op, int worker);
@@ -207,6 +215,8 @@ class EngineCore : public Engine {
   void Push(int worker, internal::Task* task);
   void OpDone();
 
+  const std::unique_ptr<TempNamer> own_temp_namer_;
+  const TempNamer* const temp_namer_;
   FdCache fd_cache_;
   Crc32cCombiner chunk_crc_combiner_;  // for chunk_bytes-long chunks
   std::atomic<uint32_t> next_worker_{0};

@@ -544,7 +544,7 @@ std::unique_ptr<Op> PathOp(OpType type, std::string path, std::string path2,
 
 bool HasTempFiles(const fs::path& dir) {
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (e.path().filename().string().find(kTempMarker) != std::string::npos) {
+    if (e.path().filename().string().find(TempMarker(TempKind::kAtomic)) != std::string::npos) {
       return true;
     }
   }

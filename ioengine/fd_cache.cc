@@ -43,7 +43,7 @@ std::shared_ptr<File> FdCache::Get(std::string_view path, uint64_t now_ns) {
   auto it = shard.index.find(path);
   if (it == shard.index.end()) return nullptr;
   auto entry = it->second;
-  if (now_ns - entry->opened_ns > max_age_ns_) {
+  if (now_ns - entry->opened_ns > max_age_ns_ || entry->generation != generation()) {
     expired = std::move(entry->file);
     shard.index.erase(it);
     shard.lru.erase(entry);
@@ -54,15 +54,16 @@ std::shared_ptr<File> FdCache::Get(std::string_view path, uint64_t now_ns) {
 }
 
 void FdCache::Put(std::string_view path, std::shared_ptr<File> file,
-                  uint64_t now_ns) {
+                  uint64_t now_ns, uint64_t generation) {
   Shard& shard = ShardFor(path);
-  if (shard.capacity == 0) return;
+  if (shard.capacity == 0 || generation != this->generation()) return;
   std::shared_ptr<File> evicted;  // closed after the lock is released
   std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.index.find(path);
   if (it != shard.index.end()) {
     evicted = std::exchange(it->second->file, std::move(file));
     it->second->opened_ns = now_ns;
+    it->second->generation = generation;
     shard.lru.splice(shard.lru.begin(), shard.lru, it->second);
     return;
   }
@@ -71,21 +72,27 @@ void FdCache::Put(std::string_view path, std::shared_ptr<File> file,
     shard.index.erase(shard.lru.back().path);
     shard.lru.pop_back();
   }
-  shard.lru.push_front(Entry{std::string(path), std::move(file), now_ns});
+  shard.lru.push_front(Entry{std::string(path), std::move(file), now_ns, generation});
   // The key views the string owned by the list node, which never moves.
   shard.index.emplace(shard.lru.front().path, shard.lru.begin());
 }
 
-void FdCache::Erase(std::string_view path) {
-  Shard& shard = ShardFor(path);
-  std::shared_ptr<File> erased;  // closed after the lock is released
-  std::lock_guard<std::mutex> lock(shard.mu);
-  auto it = shard.index.find(path);
-  if (it == shard.index.end()) return;
-  auto entry = it->second;
-  erased = std::move(entry->file);
-  shard.index.erase(it);
-  shard.lru.erase(entry);
+size_t FdCache::Shed(double fraction) {
+  size_t dropped = 0;
+  for (size_t i = 0; i < shard_count_; ++i) {
+    Shard& shard = shards_[i];
+    std::list<Entry> gone;  // closed after the lock is released
+    {
+      std::lock_guard<std::mutex> lock(shard.mu);
+      size_t n = static_cast<size_t>(static_cast<double>(shard.lru.size()) * fraction + 0.999);
+      for (; n > 0 && !shard.lru.empty(); --n) {
+        shard.index.erase(shard.lru.back().path);
+        gone.splice(gone.begin(), shard.lru, std::prev(shard.lru.end()));
+      }
+    }
+    dropped += gone.size();
+  }
+  return dropped;
 }
 
 size_t FdCache::size() const {

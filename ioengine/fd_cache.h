@@ -39,10 +39,18 @@ class File {
   std::atomic<uint64_t> size_seen_{kSizeUnknown};
 };
 
-// A bounded LRU map from path to read-only File. Entries also expire after
-// `max_age_ns`: the cache holds the inode a path named when it was opened, and
-// a file replaced by another process (rename over it) must not be served from
-// the old inode for long. Thread-safe: the paths are spread over up to 16
+// A bounded LRU map from path to read-only File. The cache holds the inode a
+// path named when it was opened, so a change of what a name points to must
+// end its entries:
+// - overlapd's own renames, deletes and atomic replaces call Invalidate(),
+//   which ends every entry at once (a rename of a directory changes every
+//   path below it, and the same file has many spellings: "a/f", "./a/f",
+//   "a//f"), so an acknowledged change is seen by every later read;
+// - a file replaced by another process is served from the old inode for at
+//   most `max_age_ns`.
+// A reader takes generation() before it opens, and Put() stores the file
+// under that generation: a file opened before an Invalidate() is never
+// served after it. Thread-safe: the paths are spread over up to 16
 // shards, each its own LRU under its own mutex, so workers opening different
 // files rarely wait for each other; files leaving the cache are closed after
 // the shard's lock is released.
@@ -52,9 +60,16 @@ class FdCache {
 
   // The cached file for `path`, or null.
   std::shared_ptr<File> Get(std::string_view path, uint64_t now_ns);
-  void Put(std::string_view path, std::shared_ptr<File> file, uint64_t now_ns);
-  // Forgets `path`: called when overlapd itself replaces or removes it.
-  void Erase(std::string_view path);
+  // Caches `file`, opened at `generation` (taken before the open).
+  void Put(std::string_view path, std::shared_ptr<File> file, uint64_t now_ns,
+           uint64_t generation);
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  // Ends every entry: overlapd itself renamed, removed or replaced a path.
+  void Invalidate() { generation_.fetch_add(1, std::memory_order_acq_rel); }
+  // Closes up to `fraction` of each shard's entries, oldest first: the
+  // process ran out of file descriptors (EMFILE) and needs some back.
+  // Returns how many were dropped.
+  size_t Shed(double fraction);
   size_t size() const;
 
  private:
@@ -62,6 +77,7 @@ class FdCache {
     std::string path;
     std::shared_ptr<File> file;
     uint64_t opened_ns;
+    uint64_t generation;
   };
   struct alignas(64) Shard {
     mutable std::mutex mu;
@@ -72,6 +88,7 @@ class FdCache {
   Shard& ShardFor(std::string_view path) const;
 
   const uint64_t max_age_ns_;
+  std::atomic<uint64_t> generation_{0};
   const size_t shard_count_;
   std::unique_ptr<Shard[]> shards_;
 };

@@ -1,5 +1,6 @@
 #include "service/auth.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -35,6 +36,34 @@ bool HasDotDot(absl::string_view path) {
 bool UnderPrefix(absl::string_view path, absl::string_view prefix) {
   return prefix.empty() || path == prefix ||
          (absl::StartsWith(path, prefix) && path[prefix.size()] == '/');
+}
+
+namespace {
+
+// The components of `path` after "." and ".." are applied; false when ".."
+// climbs above the start.
+bool Normalise(absl::string_view path, std::vector<absl::string_view>* parts) {
+  parts->clear();
+  for (absl::string_view part : absl::StrSplit(path, '/')) {
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (parts->empty()) return false;
+      parts->pop_back();
+    } else {
+      parts->push_back(part);
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool PathUnderPrefix(absl::string_view path, absl::string_view prefix) {
+  std::vector<absl::string_view> p, want;
+  if (!Normalise(prefix, &want)) return false;
+  if (want.empty()) return true;
+  if (!Normalise(path, &p) || p.size() < want.size()) return false;
+  return std::equal(want.begin(), want.end(), p.begin());
 }
 
 const std::string& PathPrefixOf(const Grant* grant) {

@@ -44,6 +44,15 @@ enum Scope : uint8_t {
 // lies below it; every path is under "".
 bool UnderPrefix(absl::string_view path, absl::string_view prefix);
 
+// Whether `path`, read as a path relative to the root and normalised ("."
+// and empty components dropped, ".." taking one back), lies under `prefix`
+// (normalised the same way), component by component. A path whose ".."
+// climbs above the root lies under nothing but the empty prefix.
+//   PathUnderPrefix("pub/./a", "pub")        => true
+//   PathUnderPrefix("public/x", "pub")       => false
+//   PathUnderPrefix("pub/../secret/s", "pub") => false
+bool PathUnderPrefix(absl::string_view path, absl::string_view prefix);
+
 // What one token may do.
 struct Grant {
   uint8_t scopes = 0;

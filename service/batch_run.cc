@@ -5,7 +5,8 @@
 namespace overlapd {
 
 BatchRun::BatchRun(uint64_t id, v1::Batch& batch, const Limits& limits,
-                   io::OpSink* sink, io::ReadCredit* credit, bool deliver_data)
+                   io::OpSink* sink, io::ReadCredit* credit, bool deliver_data,
+                   const std::string& base)
     : id_(id),
       tag_(batch.tag()),
       size_(static_cast<uint32_t>(batch.ops_size())),
@@ -22,6 +23,7 @@ BatchRun::BatchRun(uint64_t id, v1::Batch& batch, const Limits& limits,
     run.op.sink = sink;
     run.op.user = &run;
     run.op.deliver_data = deliver_data;
+    run.op.base = base;
     chain_head_[i] = i == 0 || !batch.ops(i - 1).link_next();
     if (i > 0 && !chain_head_[i]) ops_[i - 1].op.link_next = &run.op;
   }

@@ -37,9 +37,11 @@ struct OpRun {
 class BatchRun {
  public:
   // Moves write payloads out of `batch`. `deliver_data` false: reads
-  // report size and CRC32C only (detached jobs).
+  // report size and CRC32C only (detached jobs). Every op resolves its
+  // paths beneath `base` (io::Op::base: the token's prefix, "" = the root).
   BatchRun(uint64_t id, v1::Batch& batch, const Limits& limits,
-           io::OpSink* sink, io::ReadCredit* credit, bool deliver_data);
+           io::OpSink* sink, io::ReadCredit* credit, bool deliver_data,
+           const std::string& base);
 
   // Submits the first op of every chain.
   void Start(io::Engine* engine);

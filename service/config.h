@@ -43,6 +43,12 @@ struct ServerConfig {
   std::string tls_key;
   std::string tls_client_ca;
   std::string tokens_file;  // bearer tokens; see auth.h
+  // Outside the root: the key that proves temp names (temp_names.h). Empty:
+  // the root's sibling "ROOT.state".
+  std::string state_dir;
+  // Seconds an upload temp (BeginUpload) may go unmodified before the
+  // sweep removes it.
+  int64_t upload_grace_s = 24 * 3600;
 };
 
 }  // namespace overlapd

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 
+#include <cstdint>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -20,19 +21,8 @@ absl::Status CheckPath(const std::string& path, int index, const char* field) {
   return io::CheckRelativePath(path, Field(index, field));
 }
 
-// Paths that name an entry to create, move or remove: the root itself is
-// not one.
 absl::Status CheckEntryPath(const std::string& path, int index, const char* field) {
-  OVERLAPD_RETURN_IF_ERROR(CheckPath(path, index, field));
-  std::string_view p(path);
-  while (!p.empty() && p.back() == '/') p.remove_suffix(1);
-  size_t slash = p.rfind('/');
-  std::string_view leaf = slash == std::string_view::npos ? p : p.substr(slash + 1);
-  if (leaf.empty() || leaf == "." || leaf == "..") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        Field(index, field), ": \"", path, "\" does not name an entry"));
-  }
-  return absl::OkStatus();
+  return overlapd::CheckEntryPath(path, Field(index, field));
 }
 
 absl::Status ValidateOp(const v1::Op& op, int i, int count, const Limits& limits) {
@@ -76,9 +66,11 @@ absl::Status ValidateOp(const v1::Op& op, int i, int count, const Limits& limits
         return absl::InvalidArgumentError(absl::StrCat(
             Field(i, "write.durability"), ": unknown value ", w.durability()));
       }
-      if (w.offset() + w.data().size() < w.offset()) {
-        return absl::OutOfRangeError(
-            absl::StrCat(Field(i, "write.offset"), ": offset + size overflows"));
+      // No file can reach past 2^63 - 1 bytes (off_t).
+      if (w.offset() > static_cast<uint64_t>(INT64_MAX) - w.data().size()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            Field(i, "write.offset"), ": offset ", w.offset(), " + ", w.data().size(),
+            " bytes ends past the largest file offset (2^63 - 1)"));
       }
       return absl::OkStatus();
     }
@@ -145,6 +137,22 @@ v1::EventType SuccessType(io::OpType type) {
 }
 
 }  // namespace
+
+absl::Status CheckEntryPath(const std::string& path, const std::string& field) {
+  OVERLAPD_RETURN_IF_ERROR(io::CheckRelativePath(path, field));
+  std::string_view leaf = LeafOf(path);
+  if (leaf.empty() || leaf == "." || leaf == "..") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": \"", path, "\" does not name an entry"));
+  }
+  return absl::OkStatus();
+}
+
+std::string_view LeafOf(std::string_view path) {
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
 
 absl::Status ValidateBatch(const v1::Batch& batch, const Limits& limits) {
   const int n = batch.ops_size();

@@ -3,6 +3,9 @@
 #ifndef OVERLAPD_SERVICE_CONVERT_H_
 #define OVERLAPD_SERVICE_CONVERT_H_
 
+#include <string>
+#include <string_view>
+
 #include "absl/status/status.h"
 #include "ioengine/engine.h"
 #include "overlapd/v1/overlapd.pb.h"
@@ -19,6 +22,13 @@ namespace v1 = ::overlapd::v1;
 //   INVALID_ARGUMENT "ops[2].write.path: absolute path \"/etc/passwd\" refused..."
 //   RESOURCE_EXHAUSTED "ops: 5000 ops in one batch, over the limit of 4096"
 absl::Status ValidateBatch(const v1::Batch& batch, const Limits& limits);
+
+// Paths that name an entry to create, move or remove (the root itself is
+// not one): CheckRelativePath, and a last component that is not empty, "."
+// or "..". The error names `field`.
+absl::Status CheckEntryPath(const std::string& path, const std::string& field);
+// The last component of `path` (trailing slashes ignored).
+std::string_view LeafOf(std::string_view path);
 
 // Fills `op` from a validated proto op. Moves the write data out of `src`
 // rather than copying it.

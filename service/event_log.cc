@@ -7,7 +7,7 @@ namespace overlapd {
 EventLog::EventLog(size_t capacity)
     : capacity_(std::max<size_t>(capacity, 1)), ring_(capacity_) {}
 
-void EventLog::Append(v1::Event* event, bool session) {
+void EventLog::Append(v1::Event* event, bool session, std::shared_ptr<const std::string> owner) {
   // Copy before taking the lock; the seq is set under it so that positions
   // and seqs grow together.
   auto copy = std::make_shared<v1::Event>();
@@ -29,6 +29,7 @@ void EventLog::Append(v1::Event* event, bool session) {
     }
     slot.event = std::move(copy);
     slot.session = session;
+    slot.owner = std::move(owner);
     pos = end_pos_++;
     // Waiters whose filter passes this entry leave the list to be woken;
     // the rest stay, having skipped it.

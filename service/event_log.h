@@ -19,6 +19,10 @@ namespace v1 = ::overlapd::v1;
 struct LogEntry {
   std::shared_ptr<const v1::Event> event;
   bool session = false;  // from an Execute/Session call
+  // The path prefix of the token whose call or job made the event ("" or
+  // null: the whole root): a token limited to a prefix sees only events of
+  // calls and jobs under it.
+  std::shared_ptr<const std::string> owner;
 };
 
 // Something that waits for new log entries (a Subscribe call) that pass its
@@ -58,7 +62,8 @@ class EventLog {
 
   // Gives `event` the next seq and appends a copy of it, without its data
   // bytes. `session`: the event belongs to an Execute/Session call.
-  void Append(v1::Event* event, bool session);
+  void Append(v1::Event* event, bool session,
+              std::shared_ptr<const std::string> owner = nullptr);
 
   // Whether Execute/Session events should be appended now.
   bool WantsSessionEvents() const {

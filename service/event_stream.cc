@@ -45,7 +45,7 @@ bool EventStream::HasOpCredit(uint32_t ops) const {
   return unsent == 0 || unsent + ops <= limits_.max_inflight_ops;
 }
 
-void EventStream::SubmitBatch(v1::Batch& batch) {
+void EventStream::SubmitBatch(v1::Batch& batch, const std::string& base) {
   uint64_t id = ctx_.next_job_id.fetch_add(1, std::memory_order_relaxed);
   if (batch.ops_size() == 0) {
     EventNode* done = new EventNode;
@@ -57,7 +57,7 @@ void EventStream::SubmitBatch(v1::Batch& batch) {
     return;
   }
   auto* b = new BatchRun(id, batch, limits_, this, &read_credit_,
-                         /*deliver_data=*/true);
+                         /*deliver_data=*/true, base);
   // Count every op before the first can complete, so the counts never touch
   // zero half way through a batch.
   ops_live_.fetch_add(b->size(), std::memory_order_acq_rel);
@@ -234,7 +234,7 @@ bool EventStream::WriteOrFinish() {
       // Seqs are given here, in the order the client will see the events,
       // so that they increase strictly along every stream.
       if (logged) {
-        log.Append(&node->event, /*session=*/true);
+        log.Append(&node->event, /*session=*/true, owner_);
       } else {
         node->event.set_seq(log.NextSeq());
       }

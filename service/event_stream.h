@@ -34,6 +34,7 @@ struct ServiceContext {
   const ServerConfig* config = nullptr;
   EventLog* log = nullptr;  // also hands out every event's seq
   const TokenStore* tokens = nullptr;  // bearer tokens; null or empty: off
+  const io::TempNamer* temp_namer = nullptr;  // mints BeginUpload's names
   std::atomic<uint64_t> next_job_id{1};
   StreamRegistry streams;
 };
@@ -80,8 +81,14 @@ class EventStream : public io::OpSink, public Drainable {
   // Called (on the writer) after a write released credit.
   virtual void CreditFreed() {}
 
-  // Runs the ops of a validated batch; its write data is moved out.
-  void SubmitBatch(v1::Batch& batch);
+  // The token prefix of the call (its events' owner in the event log); set
+  // by the reactor's constructor before any event exists.
+  void SetOwner(const std::string& prefix) {
+    owner_ = std::make_shared<const std::string>(prefix);
+  }
+  // Runs the ops of a validated batch; its write data is moved out. Paths
+  // resolve beneath `base` (the token's prefix; "" = the root).
+  void SubmitBatch(v1::Batch& batch, const std::string& base);
   // Emits BATCH_COMPLETE with `status` for a batch refused before any IO.
   void RefuseBatch(uint64_t tag, const absl::Status& status);
   // No more batches will come: the call ends once every op has completed
@@ -127,6 +134,7 @@ class EventStream : public io::OpSink, public Drainable {
 
   const StreamRpc rpc_;
   io::ReadCredit read_credit_;
+  std::shared_ptr<const std::string> owner_;  // see SetOwner
   MpscStack<EventNode> pushed_;  // from any thread, to the writer
   std::atomic<bool> writing_{false};
   std::atomic<int64_t> ops_live_{0};     // ops the engine still holds

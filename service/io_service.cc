@@ -16,6 +16,7 @@ class ExecuteReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
  public:
   ExecuteReactor(ServiceContext& ctx, const Grant* grant, const v1::Batch* batch)
       : EventStream(ctx, StreamRpc::kExecute) {
+    SetOwner(PathPrefixOf(grant));
     absl::Status valid = ValidateBatch(*batch, limits_);
     if (valid.ok()) valid = AuthorizeBatch(*batch, grant);
     if (!valid.ok()) {
@@ -24,7 +25,7 @@ class ExecuteReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
     }
     // The request lives until the call ends and nothing else reads it:
     // moving write payloads out of it saves a copy of up to max_op_bytes.
-    SubmitBatch(*const_cast<v1::Batch*>(batch));
+    SubmitBatch(*const_cast<v1::Batch*>(batch), PathPrefixOf(grant));
     CloseInput();
   }
 
@@ -51,6 +52,7 @@ class SessionReactor final
  public:
   SessionReactor(ServiceContext& ctx, std::shared_ptr<const Grant> grant)
       : EventStream(ctx, StreamRpc::kSession), grant_(std::move(grant)) {
+    SetOwner(PathPrefixOf(grant_.get()));
     if (stopping()) {
       BeginShutdown();
       return;
@@ -91,7 +93,7 @@ class SessionReactor final
 
  private:
   void SubmitAndReadNext() {
-    SubmitBatch(in_);
+    SubmitBatch(in_, PathPrefixOf(grant_.get()));
     in_.Clear();
     StartRead(&in_);
   }
@@ -133,11 +135,13 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
                                public LogWaiter,
                                public Drainable {
  public:
-  SubscribeReactor(ServiceContext& ctx, const v1::SubscribeRequest& request)
+  SubscribeReactor(ServiceContext& ctx, const v1::SubscribeRequest& request,
+                   std::string token_prefix)
       : ctx_(ctx),
         log_(*ctx.log),
         job_ids_(request.job_ids().begin(), request.job_ids().end()),
         path_prefix_(request.path_prefix()),
+        token_prefix_(std::move(token_prefix)),
         session_(request.include_session_events()) {
     for (int t : request.types()) types_.insert(t);
     if (session_) log_.AddSessionSubscriber(1);
@@ -212,10 +216,14 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
     if (e.session && !session_) return false;
     if (!job_ids_.empty() && job_ids_.count(ev.job_id()) == 0) return false;
     if (!types_.empty() && types_.count(ev.type()) == 0) return false;
-    if (!path_prefix_.empty() && ev.path().compare(0, path_prefix_.size(), path_prefix_) != 0) {
-      return false;
+    // A token limited to a prefix sees the events of its own prefix's calls
+    // and jobs, and of paths under it; prefixes match whole components of
+    // the normalised path ("pub" is not "public" nor "pub/../secret").
+    if (!token_prefix_.empty()) {
+      if (e.owner == nullptr || !UnderPrefix(*e.owner, token_prefix_)) return false;
+      if (!ev.path().empty() && !PathUnderPrefix(ev.path(), token_prefix_)) return false;
     }
-    return true;
+    return path_prefix_.empty() || PathUnderPrefix(ev.path(), path_prefix_);
   }
 
   // With the token: starts a write, or finishes. False: caught up and
@@ -272,6 +280,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
   const std::set<uint64_t> job_ids_;
   std::set<int> types_;
   const std::string path_prefix_;
+  const std::string token_prefix_;  // the subscriber's token's; "" = all
   const bool session_;
   std::atomic<int64_t> refs_{1};
   std::atomic<bool> writing_{false};
@@ -328,7 +337,7 @@ grpc::ServerWriteReactor<v1::EventBatch>* IoServiceImpl::Subscribe(
     if (allowed.ok()) allowed = (*grant)->CheckPath(request->path_prefix(), "path_prefix");
   }
   if (!allowed.ok()) return new RefusedStream<grpc::ServerWriteReactor<v1::EventBatch>>(allowed);
-  return new SubscribeReactor(ctx_, *request);
+  return new SubscribeReactor(ctx_, *request, PathPrefixOf(grant->get()));
 }
 
 grpc::ServerUnaryReactor* IoServiceImpl::Submit(grpc::CallbackServerContext* context,
@@ -370,6 +379,27 @@ grpc::ServerUnaryReactor* IoServiceImpl::ListJobs(grpc::CallbackServerContext* c
                      response);
 }
 
+grpc::ServerUnaryReactor* IoServiceImpl::BeginUpload(grpc::CallbackServerContext* context,
+                                                     const v1::BeginUploadRequest* request,
+                                                     v1::Upload* response) {
+  absl::StatusOr<std::shared_ptr<const Grant>> grant = Authenticate(context);
+  absl::Status allowed = grant.status();
+  if (allowed.ok()) allowed = CheckEntryPath(request->path(), "path");
+  if (allowed.ok() && *grant != nullptr) {
+    allowed = (*grant)->CheckScope(kScopeWrite, "BeginUpload");
+    if (allowed.ok()) allowed = (*grant)->CheckPath(request->path(), "path");
+  }
+  if (!allowed.ok()) return FinishUnary(context, allowed);
+  std::string_view path = request->path();
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  const std::string_view leaf = LeafOf(path);
+  std::string temp(path.substr(0, path.size() - leaf.size()));  // "dir/" or ""
+  temp += ctx_.temp_namer->Mint(leaf, io::TempKind::kUpload);
+  response->set_temp_path(std::move(temp));
+  response->set_grace_seconds(static_cast<uint64_t>(ctx_.config->upload_grace_s));
+  return FinishUnary(context, absl::OkStatus());
+}
+
 grpc::ServerWriteReactor<v1::EventBatch>* IoServiceImpl::Execute(
     grpc::CallbackServerContext* context, const v1::Batch* batch) {
   absl::StatusOr<std::shared_ptr<const Grant>> grant = Authenticate(context);
@@ -409,6 +439,7 @@ grpc::ServerUnaryReactor* IoServiceImpl::GetCapabilities(
   response->set_max_list_entries(l.max_list_entries);
   response->set_max_events_per_message(l.max_events_per_message);
   for (const auto& f : engine.features()) response->add_engine_features(f);
+  response->set_upload_grace_seconds(static_cast<uint64_t>(ctx_.config->upload_grace_s));
   return FinishUnary(context, absl::OkStatus());
 }
 

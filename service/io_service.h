@@ -38,6 +38,9 @@ class IoServiceImpl final : public v1::IoService::CallbackService {
   grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* context,
                                      const v1::ListJobsRequest* request,
                                      v1::ListJobsResponse* response) override;
+  grpc::ServerUnaryReactor* BeginUpload(grpc::CallbackServerContext* context,
+                                        const v1::BeginUploadRequest* request,
+                                        v1::Upload* response) override;
 
  private:
   // The call's grant (null: authentication off), or UNAUTHENTICATED.

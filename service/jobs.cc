@@ -25,11 +25,12 @@ Job::Job(JobManager& manager, uint64_t id, v1::Batch& batch, std::string owner_p
       id_(id),
       label_(batch.label()),
       owner_prefix_(std::move(owner_prefix)),
+      owner_(std::make_shared<const std::string>(owner_prefix_)),
       ops_total_(static_cast<uint32_t>(batch.ops_size())),
       created_ns_(WallNs()),
       credit_(manager.options_.read_credit_bytes) {
   run_ = std::make_unique<BatchRun>(id, batch, manager.ctx_.config->limits, this,
-                                    &credit_, /*deliver_data=*/false);
+                                    &credit_, /*deliver_data=*/false, owner_prefix_);
 }
 
 void Job::OnReadChunk(io::Op& op, uint64_t offset, std::string data,
@@ -74,7 +75,7 @@ void Job::OnComplete(io::Op& op) {
     default:
       break;
   }
-  manager_.log_.Append(&event, /*session=*/false);
+  manager_.log_.Append(&event, /*session=*/false, owner_);
   if (!run.batch->OpFinished()) return;
 
   // The last op: the job ends. A cancel decides the state; otherwise any
@@ -96,7 +97,7 @@ void Job::OnComplete(io::Op& op) {
   }
   finished_ns_.store(WallNs());
   state_.store(state);
-  manager_.log_.Append(&done, /*session=*/false);
+  manager_.log_.Append(&done, /*session=*/false, owner_);
   manager_.JobFinished(this);  // frees run_, and so `op`
 }
 

@@ -48,6 +48,7 @@ class Job final : public io::OpSink {
   // The path prefix of the token that submitted it ("" without one): a
   // token limited to a prefix sees only jobs submitted under it.
   const std::string owner_prefix_;
+  const std::shared_ptr<const std::string> owner_;  // for the event log
   const uint32_t ops_total_;
   const int64_t created_ns_;
   std::atomic<int64_t> started_ns_{0};

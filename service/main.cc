@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -19,7 +20,9 @@
 #include <string>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/strings/str_cat.h"
 #include "ioengine/recovery.h"
+#include "ioengine/temp_names.h"
 #include "service/auth.h"
 #include "service/config.h"
 #include "service/event_log.h"
@@ -83,6 +86,36 @@ void RaiseFileLimit(ServerConfig& config) {
   }
 }
 
+// The state directory must lie outside the root: clients must never reach
+// the key that proves temp names.
+absl::StatusOr<overlapd::io::TempNamer> OpenStateDir(ServerConfig& config) {
+  namespace fs = std::filesystem;
+  if (config.state_dir.empty()) {
+    std::string root = config.root;
+    while (root.size() > 1 && root.back() == '/') root.pop_back();
+    config.state_dir = root + ".state";
+  }
+  std::error_code ec;
+  fs::create_directories(config.state_dir, ec);
+  const fs::path state = fs::weakly_canonical(config.state_dir, ec);
+  const fs::path root = fs::weakly_canonical(config.root, ec);
+  auto [r, s] = std::mismatch(root.begin(), root.end(), state.begin(), state.end());
+  if (r == root.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--state-dir ", config.state_dir, " lies inside --root ", config.root,
+        ": clients could reach it; put it beside the root"));
+  }
+  absl::StatusOr<overlapd::io::TempNamer> namer =
+      overlapd::io::TempNamer::LoadOrCreate(config.state_dir);
+  if (!namer.ok()) {
+    return absl::Status(namer.status().code(),
+                        absl::StrCat(namer.status().message(),
+                                     " (choose another place with --state-dir)"));
+  }
+  spdlog::info("state directory {}", config.state_dir);
+  return namer;
+}
+
 int Run(ServerConfig& config) {
   RaiseFileLimit(config);
   std::error_code ec;
@@ -97,6 +130,13 @@ int Run(ServerConfig& config) {
     return 1;
   }
   config.engine_options.root_fd = root_fd;
+  config.engine_options.max_read_bytes = config.limits.max_read_bytes;
+  absl::StatusOr<overlapd::io::TempNamer> temp_namer = OpenStateDir(config);
+  if (!temp_namer.ok()) {
+    spdlog::error("{}", std::string(temp_namer.status().message()));
+    return 1;
+  }
+  config.engine_options.temp_namer = &*temp_namer;
 
   sigset_t stop_signals = BlockStopSignals();
 
@@ -105,10 +145,19 @@ int Run(ServerConfig& config) {
     spdlog::error("engine: {}", std::string(engine.status().message()));
     return 1;
   }
-  size_t stray = overlapd::io::RemoveStrayTempFiles(config.root);
-  if (stray > 0) {
-    spdlog::warn("removed {} temp files of atomic writes interrupted by a crash", stray);
+  overlapd::io::SweepResult swept = overlapd::io::SweepTempFiles(
+      config.root, *temp_namer, config.upload_grace_s, /*atomic_too=*/true);
+  if (swept.atomic_removed > 0) {
+    spdlog::warn("removed {} temp files of atomic writes interrupted by a crash",
+                 swept.atomic_removed);
   }
+  if (swept.uploads_removed > 0) {
+    spdlog::info("removed {} upload temp files unmodified for {} s", swept.uploads_removed,
+                 config.upload_grace_s);
+  }
+  overlapd::io::UploadSweeper upload_sweeper(
+      config.root, &*temp_namer, config.upload_grace_s,
+      std::clamp<int64_t>(config.upload_grace_s / 4, 60, 3600));
   overlapd::EventLog log(config.event_log_events);
   auto metrics = overlapd::Metrics::Create(config.metrics_listen, engine->get(), &log);
   if (!metrics.ok()) {
@@ -138,6 +187,7 @@ int Run(ServerConfig& config) {
   overlapd::ServiceContext ctx;
   // Without --tokens every call is allowed, and no call pays for the check.
   if (!config.tokens_file.empty()) ctx.tokens = &tokens;
+  ctx.temp_namer = &*temp_namer;
   ctx.engine = engine->get();
   ctx.metrics = metrics->get();
   ctx.config = &config;
@@ -269,6 +319,10 @@ int main(int argc, char** argv) {
                  "Largest Write payload")
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
+  app.add_option("--max-read-bytes", config.limits.max_read_bytes,
+                 "Largest range one Read or Copy may cover, reads to end of file included")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
   app.add_option("--max-message-bytes", config.limits.max_message_bytes,
                  "Largest gRPC message in either direction")
       ->transform(CLI::AsSizeValue(false))
@@ -307,6 +361,13 @@ int main(int argc, char** argv) {
                  "Bearer tokens, one per line: TOKEN SCOPES [PATH_PREFIX] (scopes: "
                  "read,write); every call must then carry one. SIGHUP rereads it")
       ->check(CLI::ExistingFile);
+  app.add_option("--state-dir", config.state_dir,
+                 "Server state outside --root (the key that proves overlapd's temp "
+                 "file names); default: ROOT.state beside the root");
+  app.add_option("--upload-grace", config.upload_grace_s,
+                 "Seconds an upload's temp file may go unmodified before it is swept")
+      ->check(CLI::Range(int64_t{1}, int64_t{365} * 24 * 3600))
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);

@@ -122,7 +122,12 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
   m->engine_gauges_ = std::make_shared<EngineGauges>(engine, log);
   if (!listen.empty()) {
     try {
-      m->exposer_ = std::make_unique<prometheus::Exposer>(listen);
+      // civetweb's defaults let two clients that send half a request hold
+      // both of its 2 threads for 30 s (request_timeout_ms): scrapes must
+      // not wait on a slow or hostile peer.
+      m->exposer_ = std::make_unique<prometheus::Exposer>(std::vector<std::string>{
+          "listening_ports", listen, "num_threads", "8", "request_timeout_ms", "2000",
+          "enable_keep_alive", "no"});
     } catch (const std::exception& e) {
       return absl::UnavailableError("metrics exporter on " + listen + ": " + e.what());
     }

@@ -12,13 +12,15 @@ absl::StatusCode CodeForErrno(int err) {
     case EEXIST: return absl::StatusCode::kAlreadyExists;
     case EACCES:
     case EPERM:
-    case EXDEV:
-    case ELOOP: return absl::StatusCode::kPermissionDenied;
+    case EXDEV: return absl::StatusCode::kPermissionDenied;
+    case E2BIG:
     case ENOSPC:
     case EDQUOT:
     case EMFILE:
     case ENFILE:
     case ENOMEM: return absl::StatusCode::kResourceExhausted;
+    case ELOOP:  // a symlink loop inside the root (escapes say EXDEV)
+    case ESPIPE:  // io::ENOTREG: a FIFO, socket or device
     case EISDIR:
     case ENOTDIR:
     case ENOTEMPTY:
@@ -47,7 +49,9 @@ std::string ErrnoMessage(std::string_view op, std::string_view path, int err) {
   msg += "\": ";
   switch (err) {
     case EXDEV: msg += "path leads outside the server root"; break;
-    case ELOOP: msg += "path goes through a refused link"; break;
+    case ELOOP: msg += "too many levels of symbolic links (a loop?)"; break;
+    case ESPIPE: msg += "not a regular file (a FIFO, socket or device)"; break;
+    case E2BIG: msg += "range is over the server's --max-read-bytes; read it in parts"; break;
     case EBADMSG: msg += "data does not match expected_crc32c"; break;
     case ECANCELED: msg += "cancelled"; break;
     default: msg += strerror(err); break;

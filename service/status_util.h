@@ -20,8 +20,11 @@
 namespace overlapd {
 
 // The canonical code for an op that failed at run time with `err` (a
-// positive errno). EXDEV and ELOOP come from the sandbox (RESOLVE_BENEATH,
-// RESOLVE_NO_MAGICLINKS): PERMISSION_DENIED. EIO is DATA_LOSS: the device
+// positive errno). EXDEV comes from the sandbox (an escape from the root or
+// a token's prefix, or a magic link): PERMISSION_DENIED. ELOOP is a symlink
+// loop inside the root and ESPIPE (io::ENOTREG) a FIFO, socket or device:
+// FAILED_PRECONDITION. E2BIG is a read over --max-read-bytes:
+// RESOURCE_EXHAUSTED. EIO is DATA_LOSS: the device
 // could not return or keep the bytes. EBADMSG is the engine's CRC mismatch.
 absl::StatusCode CodeForErrno(int err);
 

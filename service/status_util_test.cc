@@ -11,7 +11,9 @@ TEST(CodeForErrnoTest, MapsTheDocumentedCases) {
   EXPECT_EQ(CodeForErrno(ENOENT), absl::StatusCode::kNotFound);
   EXPECT_EQ(CodeForErrno(EACCES), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(CodeForErrno(EXDEV), absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(CodeForErrno(ELOOP), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(CodeForErrno(ELOOP), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(CodeForErrno(ESPIPE), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(CodeForErrno(E2BIG), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(CodeForErrno(ENOSPC), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(CodeForErrno(EEXIST), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(CodeForErrno(EIO), absl::StatusCode::kDataLoss);

@@ -7,6 +7,7 @@ Example::
     with overlapd.Client("127.0.0.1:50051") as c:
         c.write_file("logs/a.txt", b"hello\\n", durable=True)
         assert c.read_file("logs/a.txt") == b"hello\\n"
+        c.read_to("logs/a.txt", "/tmp/a.txt")        # streamed, bounded memory
         for entry in c.list("logs"):
             print(entry.name, entry.size)
 
@@ -42,7 +43,9 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         "OVERLAPD_PY_GEN (" + str(e) + ")") from e
 
 from overlapd import ops  # noqa: E402
-from overlapd.client import Client, OverlapdError, Session, failed  # noqa: E402
+from overlapd.client import Client  # noqa: E402
+from overlapd.errors import OverlapdError, check_batch, failed  # noqa: E402
+from overlapd.session import Session  # noqa: E402
 
-__all__ = ["Client", "OverlapdError", "Session", "failed", "ops", "pb", "pb_grpc"]
+__all__ = ["Client", "OverlapdError", "Session", "check_batch", "failed", "ops", "pb", "pb_grpc"]
 __version__ = "0.1.0"

@@ -82,6 +82,7 @@ def _run_server(tmp_path_factory: pytest.TempPathFactory,
     output: list = []
 
     def pump() -> None:
+        assert proc.stdout is not None  # stdout=PIPE
         for line in proc.stdout:
             output.append(line)
             lines.put(line)
@@ -111,6 +112,7 @@ def _run_server(tmp_path_factory: pytest.TempPathFactory,
     if proc.poll() is not None:
         return
     proc.send_signal(signal.SIGTERM)
+    rc: object
     try:
         rc = proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
@@ -122,6 +124,13 @@ def _run_server(tmp_path_factory: pytest.TempPathFactory,
         # of the last test.
         pytest.fail(f"overlapd did not drain cleanly on SIGTERM ({rc}); log:\n{server_log()}",
                     pytrace=False)
+
+
+def mkdirs(server: Server, *dirs: str) -> None:
+    """Makes folders under the server's root directly: writes do not create
+    parents, and the tests should not depend on the Mkdir op."""
+    for d in dirs:
+        (server.root / d).mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture(scope="session")
