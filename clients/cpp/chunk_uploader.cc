@@ -45,17 +45,20 @@ ChunkUploader::ChunkUploader(v1::IoService::Stub* stub, CancelToken* cancel,
 }
 
 absl::Status ChunkUploader::Run(ChunkSource& source) {
-  CallGuard guard(cancel_, &context_);
-  if (guard.cancelled()) return CancelledBeforeStart("Session");
+  // The cancel token is polled, not attached to the call: see Close.
+  if (Cancelled()) return CancelledBeforeStart("Session");
   stream_ = stub_->Session(&context_);
   return Close(SendAll(source));
 }
+
+bool ChunkUploader::Cancelled() const { return cancel_ != nullptr && cancel_->cancelled(); }
 
 absl::Status ChunkUploader::SendAll(ChunkSource& source) {
   const size_t inflight = options_.inflight == 0 ? 1 : options_.inflight;
   bool first = true;
   for (;;) {
     OVERLAP_RETURN_IF_ERROR(AwaitAtMost(inflight - 1));
+    if (Cancelled()) return absl::CancelledError("upload interrupted");
     uint64_t offset = 0;
     std::string* data = batch_.mutable_ops(0)->mutable_write()->mutable_data();
     OVERLAP_ASSIGN_OR_RETURN(const bool more, source.Next(&offset, data));
@@ -97,6 +100,7 @@ absl::Status ChunkUploader::AwaitAtMost(size_t limit) {
     for (const v1::Event& event : events_.events()) {
       OVERLAP_RETURN_IF_ERROR(HandleEvent(event));
     }
+    if (Cancelled()) return absl::CancelledError("upload interrupted");
   }
   return absl::OkStatus();
 }
@@ -135,23 +139,22 @@ absl::Status ChunkUploader::HandleEvent(const v1::Event& event) {
   return absl::OkStatus();
 }
 
-// Ends the call. On success half-closes and returns the call's status; on
-// failure cancels (stop the other ops) unless the stream already broke, in
-// which case the call's own status says why.
+// Ends the call. Whether the upload succeeded or not, it half-closes and
+// reads the stream to its end: the server ends a Session only once every op
+// it accepted has completed, so when Close returns no write of this upload
+// is still running on the server, and a temp file deleted afterwards stays
+// deleted. (Cancelling the call instead would leave writes in flight that
+// could create the file again after the delete.) Only a stream that already
+// broke is not drained; its own status then says why.
 absl::Status ChunkUploader::Close(absl::Status status) {
-  if (status.ok()) {
+  if (!stream_ended_) {
     stream_->WritesDone();
     while (stream_->Read(&events_)) {
     }
-    return FromGrpcStatus(stream_->Finish(), "Session");
-  }
-  if (!stream_ended_) context_.TryCancel();
-  while (stream_->Read(&events_)) {
   }
   const grpc::Status final_status = stream_->Finish();
-  if (stream_ended_ && !final_status.ok()) {
-    return FromGrpcStatus(final_status, "Session");
-  }
+  if (status.ok()) return FromGrpcStatus(final_status, "Session");
+  if (stream_ended_ && !final_status.ok()) return FromGrpcStatus(final_status, "Session");
   return status;
 }
 

@@ -78,16 +78,19 @@ class StreamChunks final : public ChunkSource {
 // BATCH_COMPLETE arrives after the op's WRITE_COMPLETE with the full byte
 // count. Errors: the first OP_FAILED / OP_CANCELLED, or a BATCH_COMPLETE
 // carrying an error (the server refused the batch: nothing was written),
-// ends the upload with that status; the stream is then cancelled so the
-// server drops the rest. A broken stream ends it with the call's final
-// status (CANCELLED when `cancel` fired).
+// ends the upload with that status; so does `cancel` (CANCELLED), checked
+// after every message. Either way no more chunks are sent and the ops in
+// flight are waited for (see Close), so that nothing of this upload is still
+// writing once Run returns. A broken stream ends it with the call's status.
 class ChunkUploader {
  public:
   struct Options {
     std::string path;
     // The first chunk sent truncates the file (WRITE_MODE_TRUNCATE) and is
     // acknowledged before any other is sent, so a late truncate cannot wipe
-    // them; the others are written at their offsets (WRITE_MODE_AT).
+    // them; the others are written at their offsets (WRITE_MODE_AT). Only
+    // for a file that may hold old bytes (put --in-place): a fresh temp file
+    // needs no truncate, and a retry must not wipe acknowledged chunks.
     bool truncate_first = true;
     uint32_t inflight = 8;
   };
@@ -109,6 +112,7 @@ class ChunkUploader {
   absl::Status AwaitAtMost(size_t limit);
   absl::Status HandleEvent(const v1::Event& event);
   absl::Status Close(absl::Status status);
+  bool Cancelled() const;
 
   v1::IoService::Stub* stub_;
   CancelToken* cancel_;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <iostream>
@@ -174,12 +175,7 @@ absl::Status SyncCommand::Apply(Client& client, const SyncPlan& plan, const Sync
   }
   for (const std::string& rel : plan.mkdirs) {
     Report("mkdir", rel, 0);
-    if (dry_run_) continue;
-    std::error_code error;
-    note(upload_ ? client.Mkdir(JoinPath(remote_, rel), /*parents=*/true)
-                 : (fs::create_directories(JoinPath(local_, rel), error), error
-                        ? absl::ErrnoToStatus(error.value(), JoinPath(local_, rel))
-                        : absl::OkStatus()));
+    if (!dry_run_) note(MakeDir(client, rel));
   }
   for (const std::string& rel : plan.copy) {
     if (client.cancelled()) break;
@@ -215,6 +211,14 @@ absl::Status SyncCommand::CopyOne(Client& client, const std::string& rel) {
   options.retry = global_.retry_policy();
   options.on_retry = global_.on_retry();
   return client.GetFile(remote, local, options, progress.Callback()).status();
+}
+
+absl::Status SyncCommand::MakeDir(Client& client, const std::string& rel) {
+  if (upload_) return client.Mkdir(JoinPath(remote_, rel), /*parents=*/true);
+  std::error_code error;
+  fs::create_directories(JoinPath(local_, rel), error);
+  if (error) return absl::ErrnoToStatus(error.value(), JoinPath(local_, rel));
+  return absl::OkStatus();
 }
 
 absl::Status SyncCommand::RemoveOne(Client& client, const std::string& rel) {

@@ -43,6 +43,7 @@ class SyncCommand final : public CommandGroup {
   absl::Status Apply(Client& client, const SyncPlan& plan, const SyncTree& src,
                      Totals& totals);
   absl::Status CopyOne(Client& client, const std::string& rel);
+  absl::Status MakeDir(Client& client, const std::string& rel);
   absl::Status RemoveOne(Client& client, const std::string& rel);
   void Report(const char* action, const std::string& rel, uint64_t bytes) const;
 

@@ -110,14 +110,12 @@ absl::StatusOr<TransferResult> Uploader::PutFile(const std::string& local,
   const ResumeState want{"put", remote, "", info.size, info.mtime_ns};
   const std::string state_file = ResumeFileFor(local);
   std::string temp;
-  bool fresh = true;
   if (options_.resume) {
     std::optional<ResumeState> saved = LoadResumeState(state_file);
     if (saved.has_value() && saved->SameTransfer(want) && !saved->temp_path.empty()) {
       absl::Status reuse = ReuseTemp(fd.get(), plan, saved->temp_path, &need);
       if (reuse.ok()) {
         temp = saved->temp_path;
-        fresh = false;
       } else if (reuse.code() != absl::StatusCode::kNotFound) {
         return reuse;  // the temp was there but could not be checked
       }
@@ -131,7 +129,10 @@ absl::StatusOr<TransferResult> Uploader::PutFile(const std::string& local,
     state.temp_path = temp;
     OVERLAP_RETURN_IF_ERROR(SaveResumeState(state_file, state));
   }
-  absl::Status status = SendFile(fd.get(), plan, temp, fresh, &need);
+  // A temp file is fresh or checked: written at offsets only (no truncate,
+  // which a late retry could replay over acknowledged chunks); Publish
+  // checks its size.
+  absl::Status status = SendFile(fd.get(), plan, temp, /*truncate_first=*/false, &need);
   if (status.ok()) status = Publish(temp, remote, info.size);
   if (!status.ok()) return Failed(status, remote, temp, options_.resume);
   if (options_.resume) RemoveQuietly(state_file);
@@ -146,7 +147,7 @@ absl::StatusOr<TransferResult> Uploader::PutStream(int fd, const std::string& re
   }
   StreamChunks source(fd, chunk_bytes_, "stdin");
   ChunkUploader uploader(client_.stub_.get(), client_.cancel_,
-                         {path, /*truncate_first=*/true, inflight_},
+                         {path, /*truncate_first=*/options_.in_place, inflight_},
                          [&](uint64_t, uint64_t bytes) { Acked(bytes, 0); });
   // Input once read cannot be read again: no retries here.
   absl::Status status = uploader.Run(source);

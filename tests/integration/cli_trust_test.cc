@@ -264,18 +264,25 @@ int InterruptMidway(const ServerProcess& server, const std::vector<std::string>&
   return status.ok() ? *status : -1;
 }
 
+// Bytes of `path` on disk (st_blocks): the chunks written so far, not the
+// size that one chunk written far out already gives a file.
+uint64_t AllocatedBytes(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_blocks) * 512 : 0;
+}
+
 // Whether some hidden file in `dir` (a put's temp file) holds `bytes`.
 bool HiddenFileHolds(const std::string& dir, uint64_t bytes) {
-  for (const auto& [name, size] : TreeSnapshot(dir)) {
-    if (absl::StartsWith(name, ".") && size >= bytes) return true;
+  for (const std::string& name : ListDir(dir)) {
+    if (absl::StartsWith(name, ".") && AllocatedBytes(dir + "/" + name) >= bytes) return true;
   }
   return false;
 }
 
-uint64_t FileSize(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
-}
+// Interrupted once this much is through, so that there is something to
+// resume: at most 64 MiB (the server's read credit, or 8 chunks of a put)
+// are in flight, so at least 64 MiB of whole ranges are complete.
+constexpr uint64_t kResumeFrom = 128ull << 20;
 
 TEST_F(CliTrustTest, CtrlCDuringPutLeavesTheOldRemoteFileAndNoTemp) {
   ASSERT_NO_FATAL_FAILURE(StartServer());
@@ -304,7 +311,7 @@ TEST_F(CliTrustTest, InterruptedPutResumesSendingOnlyWhatIsMissing) {
   // to resume.
   ASSERT_EQ(InterruptMidway(*server_, {"put", "--resume", local, "target.bin"},
                             "put target.bin", &output,
-                            [&] { return HiddenFileHolds(server_->root(), 64 << 20); }),
+                            [&] { return HiddenFileHolds(server_->root(), kResumeFrom); }),
             130)
       << output;
   EXPECT_EQ(ReadFileOrDie(server_->RootPath("target.bin")), "hello\n");
@@ -363,7 +370,7 @@ TEST_F(CliTrustTest, InterruptedGetResumesFetchingOnlyWhatIsMissing) {
   WriteFileOrDie(local, "old content\n");
   std::string output;
   ASSERT_EQ(InterruptMidway(*server_, {"get", "--resume", "big.bin", local}, "get big.bin",
-                            &output, [&] { return FileSize(local + ".partial") >= (64 << 20); }),
+                            &output, [&] { return AllocatedBytes(local + ".partial") >= kResumeFrom; }),
             130)
       << output;
   EXPECT_EQ(ReadFileOrDie(local), "old content\n");
