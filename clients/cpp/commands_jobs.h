@@ -42,6 +42,10 @@ class JobCommands final : public CommandGroup {
   std::optional<absl::Status> Run(Client& client) override;
 
  private:
+  void AddSubmitCommands(CLI::App& app);  // backup, submit
+  void AddJobCommands(CLI::App& app);     // jobs, job, cancel
+  void AddWatch(CLI::App& app);
+
   absl::Status RunBackup(Client& client);
   absl::Status RunSubmit(Client& client);
   absl::Status RunJobs(Client& client);
