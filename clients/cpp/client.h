@@ -132,7 +132,9 @@ class Client {
   // Runs one batch with Execute and calls `on_event` for each event until
   // BATCH_COMPLETE. Returns the call's status: OK even when single ops fail
   // (their OP_FAILED events carry the error), non-OK when the batch was
-  // refused or the stream broke.
+  // refused (by the call's status or by a BATCH_COMPLETE carrying an error,
+  // which on_event does not see), the stream broke, or it ended before
+  // BATCH_COMPLETE.
   absl::Status Execute(const v1::Batch& batch, const EventFn& on_event);
 
   // --- Single-op helpers -------------------------------------------------
