@@ -32,6 +32,7 @@
 
 #include "absl/status/statusor.h"
 #include "ioengine/crc32c.h"
+#include "ioengine/crc_folder.h"
 #include "ioengine/temp_names.h"
 
 namespace overlapd::io {
@@ -44,6 +45,37 @@ struct Op;
 enum class OpType : uint8_t {
   kRead, kWrite, kFsync, kStat, kList, kCopy, kRename, kDelete, kMkdir
 };
+
+// What the engine needs to know of each op kind, in one table indexed by
+// OpType (the behaviour itself is EngineCore::Start's exhaustive switch).
+// The service's table (service/op_table.h) adds the proto side.
+struct OpTypeInfo {
+  OpType type;
+  std::string_view name;  // also the `op` label of the metrics
+  bool reads_file;        // bytes read: counted as read, charged to ReadCredit
+  bool writes_file;       // bytes written
+  bool metadata;          // runs on the metadata lane, not on a data worker
+};
+inline constexpr OpTypeInfo kOpTypes[] = {
+    // type            name      reads  writes metadata
+    {OpType::kRead,   "read",   true,  false, false},
+    {OpType::kWrite,  "write",  false, true,  false},
+    {OpType::kFsync,  "fsync",  false, false, false},
+    {OpType::kStat,   "stat",   false, false, true},
+    {OpType::kList,   "list",   false, false, true},
+    {OpType::kCopy,   "copy",   true,  true,  false},
+    {OpType::kRename, "rename", false, false, true},
+    {OpType::kDelete, "delete", false, false, true},
+    {OpType::kMkdir,  "mkdir",  false, false, true},
+};
+inline constexpr size_t kOpTypeCount = sizeof(kOpTypes) / sizeof(kOpTypes[0]);
+constexpr const OpTypeInfo& TypeInfo(OpType type) { return kOpTypes[static_cast<size_t>(type)]; }
+static_assert([] {
+  for (size_t i = 0; i < kOpTypeCount; ++i) {
+    if (static_cast<size_t>(kOpTypes[i].type) != i) return false;
+  }
+  return true;
+}(), "kOpTypes is indexed by OpType");
 enum class WriteMode : uint8_t {
   kAt, kCreateNew, kTruncate, kAppend,
   // Temp file in the same directory, fdatasync, rename over the target,
@@ -67,7 +99,8 @@ struct FileInfo {
   uint32_t mode = 0;  // permission bits
 };
 
-// Receives the results of ops. Called on engine worker threads, possibly on
+// Receives the results of ops. Called on engine worker threads (and the
+// metadata lane's, for Stat, List, Mkdir, Rename, Delete), possibly on
 // several at once for one op (its chunks run on every worker): it must be
 // thread-safe and must not block. The DESIGN's rule: copy, push, return.
 class OpSink {
@@ -92,10 +125,16 @@ class OpSink {
 // parks the op when none is left; Release() gives credit back and resumes
 // parked ops. A single chunk is always allowed when nothing is charged, so a
 // limit below the chunk size slows a consumer down but never deadlocks it.
-// Thread-safe. Must outlive every op that names it.
+//
+// A credit may have a parent: a server-wide budget above every stream's.
+// A chunk then takes from both; when the parent has too little, the op
+// parks on the parent until any consumer releases parent credit (every op
+// parked there retries then). Lock order: a credit, then its parent.
+// Thread-safe. Must outlive every op that names it (a parent: every child).
 class ReadCredit {
  public:
-  explicit ReadCredit(uint64_t limit) : limit_(limit) {}
+  explicit ReadCredit(uint64_t limit, ReadCredit* parent = nullptr)
+      : limit_(limit), parent_(parent) {}
   ReadCredit(const ReadCredit&) = delete;
   ReadCredit& operator=(const ReadCredit&) = delete;
 
@@ -103,10 +142,12 @@ class ReadCredit {
   void Release(uint64_t bytes);
 
   // Lifts the limit for good and resumes every parked op: for teardown, so
-  // that cancelled ops parked here run to their end.
+  // that cancelled ops parked here run to their end (those parked on the
+  // parent too: they retry, and a cancelled one finishes).
   void Open();
 
   uint64_t in_use() const;
+  uint64_t limit() const;
 
  private:
   friend class EngineCore;
@@ -114,38 +155,23 @@ class ReadCredit {
   // false.
   bool TakeOrPark(uint64_t bytes, Op* op);
 
+  // Resumes every op parked here.
+  void WakeAll();
+
   mutable std::mutex mu_;
   uint64_t limit_;
+  ReadCredit* const parent_;
   uint64_t used_ = 0;
   std::vector<Op*> parked_;
 };
 
 namespace internal {
-// The CRC32C of a read or copy, combined chunk by chunk in file order while
-// chunks finish in any order. Holds only the chunks that finished ahead of
-// an earlier one, so its memory is bounded by the chunks in flight, not by
-// the size of the file. Thread-safe.
-class CrcFolder {
- public:
-  void Reset();
-  // Chunk `index` (0, 1, 2, ... in file order) has `len` bytes with `crc`.
-  void Add(uint64_t index, uint32_t crc, uint64_t len, const Crc32cCombiner& full);
-  // The CRC of every chunk added, in order (all must have been added).
-  uint32_t value() const;
-
- private:
-  mutable std::mutex mu_;
-  uint32_t crc_ = 0;
-  uint64_t next_ = 0;
-  std::map<uint64_t, std::pair<uint32_t, uint64_t>> ahead_;
-};
-
 // An entry of a worker's intrusive queue (TigerBeetle-style: the queued thing
 // carries its own link, so queueing never allocates).
 struct Task {
   Task* next = nullptr;
   enum class Kind : uint8_t { kOp, kIo, kCancel } kind = Kind::kOp;
-  void* owner = nullptr;  // the Op or the internal::Io this task queues
+  void* owner = nullptr;  // the Op or the internal::ChunkIo this task queues
 };
 
 // Engine-private state of an op; see engine_core.cc.
@@ -155,7 +181,7 @@ struct OpState {
   uint64_t id = 0;  // unique per submission; cancel requests name it
   std::shared_ptr<File> file;
   std::shared_ptr<File> file2;  // copy destination
-  std::string temp_name;        // atomic replace: temp file, until renamed
+  std::string temp_name;        // atomic replace or copy: temp file, until renamed
   int home_worker = 0;
   bool started = false;
   bool cut_short = false;  // cancelled with work left undone
@@ -169,11 +195,12 @@ struct OpState {
   // CRC32C of the range so far, folded in chunk order as chunks finish.
   CrcFolder crc;
   bool created = false;  // a write created its file (removed if it fails)
-  std::atomic<uint32_t> outstanding{0};
+  std::atomic<uint32_t> refs{0};
   std::atomic<uint64_t> bytes_done{0};
   std::atomic<int> error{0};  // first -errno seen
   std::atomic<uint64_t> eof_offset{UINT64_MAX};
-  int phase = 0;  // durability steps after the data
+  // Where a write or copy stands after its data (see EngineCore::StepOrFinish).
+  enum class Step : uint8_t { kData, kFileSynced, kRenamed } step = Step::kData;
   int dir_fd = -1;
   uint64_t submit_ns = 0;
   uint64_t start_ns = 0;
@@ -189,7 +216,7 @@ struct Op {
   OpType type = OpType::kRead;
   std::string path;
   // Copy and Rename: the destination.
-  std::string path2;
+  std::string dst_path;
   uint64_t offset = 0;
   // Read: bytes to read, 0 = to end of file.
   uint64_t length = 0;
@@ -275,9 +302,20 @@ struct EngineOptions {
   uint32_t queue_depth = 256;
   // Open files kept for reads; 0 disables the cache.
   size_t fd_cache_entries = 16384;
+  // Files the engine may hold open at once (cached and in use); an op that
+  // would open more sheds cached files first, then fails with EMFILE
+  // (RESOURCE_EXHAUSTED), so that the rest of the process's descriptors
+  // stay free for connections. 0: no limit of its own.
+  size_t max_open_files = 0;
   // Largest range one Read or Copy may cover, reads to EOF included (-E2BIG
   // beyond it); 0: no limit.
   uint64_t max_read_bytes = 0;
+  // Bytes of sorted directory listings kept between List pages
+  // (dir_snapshot.h); 0: every List page reads its whole directory.
+  size_t list_cache_bytes = 64 << 20;
+  // Threads of the metadata lane (metadata_lane.h), which runs Stat, List,
+  // Mkdir, Rename and Delete apart from the data workers.
+  int metadata_threads = 2;
   // io_uring: let a kernel thread poll the SQ (root or CAP_SYS_NICE).
   bool sqpoll = false;
   // Mints the names of atomic replaces' temp files (temp_names.h). Not

@@ -2,6 +2,17 @@
 // split into chunks, charge credit, finish, follow links) and the bookkeeping
 // of chunks and durability steps. A backend only says how one IO runs (an
 // io_uring SQE, or a pread on a pool thread) and drives its worker loop.
+//
+// EngineCore's members live in one file per concern:
+//   engine_core.cc   the op's life: submit, start, dispatch, cancel, the
+//                    durability steps after its data (StepOrFinish), finish, links
+//   engine_data.cc   reads, writes, copies and fsyncs: sizing, chunks, IO
+//                    completion, CRCs
+//   engine_paths.cc  opening paths beneath the root or a token's prefix,
+//                    temp files, and the path ops (rename, delete, mkdir,
+//                    stat, list)
+// The worker inbox is in inbox.h, ReadCredit in read_credit.cc, the CRC
+// folding in crc_folder.h.
 #ifndef OVERLAPD_IOENGINE_ENGINE_CORE_H_
 #define OVERLAPD_IOENGINE_ENGINE_CORE_H_
 
@@ -12,10 +23,13 @@
 #include <thread>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "ioengine/crc32c.h"
+#include "ioengine/dir_snapshot.h"
 #include "ioengine/engine.h"
 #include "ioengine/fd_cache.h"
-#include "ioengine/mpsc_stack.h"
+#include "ioengine/metadata_lane.h"
+#include "ioengine/inbox.h"
 #include "ioengine/sandbox.h"
 
 namespace overlapd::io {
@@ -27,10 +41,10 @@ namespace internal {
 // One system call's worth of work: a chunk of a read or write, or an fsync.
 // Allocated per chunk because a read chunk owns the buffer that leaves with
 // its event; the chunk header is small next to that buffer.
-struct Io {
-  Io() { task.owner = this; }
+struct ChunkIo {
+  ChunkIo() { task.owner = this; }
   Task task{nullptr, Task::Kind::kIo};
-  // kCopyRead reads a chunk of a copy's source; once read, the same Io
+  // kCopyRead reads a chunk of a copy's source; once read, the same ChunkIo
   // becomes a kWrite of those bytes to the destination.
   enum class Kind : uint8_t { kRead, kWrite, kFsync, kFdatasync, kCopyRead } kind;
   Op* op = nullptr;
@@ -48,8 +62,8 @@ struct Io {
   // O_DIRECT reads land here instead (aligned), lengths rounded up.
   std::unique_ptr<char, void (*)(void*)> aligned{nullptr, free};
   // The io_uring backend's list of IOs in the kernel, for cancellation.
-  Io* prev_in_flight = nullptr;
-  Io* next_in_flight = nullptr;
+  ChunkIo* prev_in_flight = nullptr;
+  ChunkIo* next_in_flight = nullptr;
 
   static constexpr uint64_t kAtEnd = UINT64_MAX;
   // One system call transfers at most this much; the rest is a short
@@ -74,53 +88,14 @@ struct CancelTask {
   uint64_t op_id = 0;
 };
 
+// Keeps the first error an op meets (-errno); later ones are dropped.
+inline void RecordError(OpState& st, int err) {
+  int expected = 0;
+  st.error.compare_exchange_strong(expected, err, std::memory_order_acq_rel);
+}
+
 inline Op* OpOf(Task* t) { return static_cast<Op*>(t->owner); }
-inline Io* IoOf(Task* t) { return static_cast<Io*>(t->owner); }
-
-// An intrusive FIFO of tasks, owned by one thread.
-class TaskList {
- public:
-  bool empty() const { return head_ == nullptr; }
-  void PushBack(Task* t);
-  void PushFront(Task* t);
-  Task* PopFront();
-  // Appends a chain linked through Task::next (oldest first).
-  void Append(Task* chain);
-
- private:
-  Task* head_ = nullptr;
-  Task* tail_ = nullptr;
-};
-
-// A worker's multi-producer, single-consumer queue: an MpscStack the owner
-// takes whole, plus an eventfd to wake the owner. Producers write the
-// eventfd only when the owner said it is about to sleep (a Dekker handshake
-// on `sleeping_` and the stack's head, both seq_cst), so a
-// busy worker costs producers no system call. The queue is bounded by its
-// producers: every entry is an op or chunk whose memory its owner holds, and
-// streams and jobs cap those with their credits.
-class Inbox {
- public:
-  Inbox();
-  ~Inbox();
-  Inbox(const Inbox&) = delete;
-  Inbox& operator=(const Inbox&) = delete;
-
-  void Push(Task* t);
-  // Everything pushed so far, oldest first, linked through Task::next.
-  Task* TakeAll();
-  // The owner is about to block: returns false (and stays awake) if work
-  // arrived meanwhile. After true, a Push writes the eventfd.
-  bool PrepareSleep();
-  void EndSleep() { sleeping_.store(false, std::memory_order_relaxed); }
-  void Wake();
-  int event_fd() const { return event_fd_; }
-
- private:
-  MpscStack<Task> tasks_;
-  std::atomic<bool> sleeping_{false};
-  int event_fd_;
-};
+inline ChunkIo* IoOf(Task* t) { return static_cast<ChunkIo*>(t->owner); }
 
 }  // namespace internal
 
@@ -140,6 +115,9 @@ class EngineCore : public Engine {
   // Resumes an op parked on its ReadCredit.
   void Resume(Op* op);
 
+  // The sorted directory names List pages through (for tests and stats).
+  const DirSnapshotCache& dir_snapshots() const { return dir_snapshots_; }
+
  protected:
   struct Worker {
     internal::Inbox inbox;
@@ -149,7 +127,8 @@ class EngineCore : public Engine {
   };
 
   // Backends start their loops after construction and call StopWorkers() in
-  // their destructor, before their own members go.
+  // their destructor, before their own members go. Both cover the metadata
+  // lane's threads too.
   void StartWorkers();
   void StopWorkers();
   virtual void WorkerLoop(int worker) = 0;
@@ -159,7 +138,7 @@ class EngineCore : public Engine {
   virtual void CancelOnWorker(int worker, uint64_t op_id) {}
   // Completes an IO of a cancelled op without running it. Returns true if
   // it did (the backend must then not submit it).
-  bool SkipCancelled(internal::Io* io, int worker);
+  bool SkipCancelled(internal::ChunkIo* io, int worker);
   void PushTask(int worker, internal::Task* task) { Push(worker, task); }
 
   // Moves the inbox into the ready list. Returns true if anything came.
@@ -167,16 +146,16 @@ class EngineCore : public Engine {
   // Works through the ready list, running what is not an IO (op starts and
   // resumes, cancel requests, IOs of cancelled ops), and returns the next
   // IO the backend must run, or null once the list is empty.
-  internal::Io* NextIo(Worker& w, int worker);
+  internal::ChunkIo* NextIo(Worker& w, int worker);
   // Puts an IO back at the head of the ready list: a full SQ, or the rest
   // of a short transfer.
-  void Requeue(Worker& w, internal::Io* io);
+  void Requeue(Worker& w, internal::ChunkIo* io);
   // Runs a kOp task: starts the op, or issues more chunks after a resume.
-  void RunOp(Op* op, int worker);
+  void RunOpTask(Op* op, int worker);
   // Accounts for one IO's result (`res` bytes, or -errno). Returns true when
   // the IO must be submitted again: a short transfer (the remainder) or
   // EINTR/EAGAIN. Otherwise the IO is finished and freed.
-  bool CompleteIo(internal::Io* io, int64_t res, int worker);
+  bool CompleteIo(internal::ChunkIo* io, int64_t res, int worker);
   // True once Stop was asked and every op has completed.
   bool Drained() const;
 
@@ -191,8 +170,8 @@ class EngineCore : public Engine {
   bool OverReadLimit(uint64_t start, uint64_t end) const;
   // Runs `open(dir_fd, rest)` for `path` beneath the op's base (the root,
   // or its token's prefix directory); sheds cached fds on EMFILE.
-  template <typename OpenFn>
-  int InBase(const Op* op, std::string_view path, OpenFn open);
+  int InBase(const Op* op, std::string_view path,
+             absl::FunctionRef<int(int dir_fd, std::string_view rest)> open);
   int Open(const Op* op, std::string_view path, int flags, mode_t mode, Want want);
   int OpenParent(const Op* op, std::string_view path, std::string* leaf);
   void RemoveCreated(Op* op);
@@ -202,14 +181,15 @@ class EngineCore : public Engine {
   void RunRename(Op* op);
   void RunDelete(Op* op);
   void RunMkdir(Op* op);
-  bool OpenAtomicTemp(Op* op);
+  std::shared_ptr<File> OpenTempBeside(Op* op, std::string_view target);
+  bool RenameTempOverTarget(Op* op);
   void RunStat(Op* op);
   void RunList(Op* op);
   void IssueChunks(Op* op, int worker);
-  void IssueIo(Op* op, internal::Io::Kind kind, int fd, int worker);
-  void FinishReadChunk(internal::Io* io);
+  void IssueIo(Op* op, internal::ChunkIo::Kind kind, int fd, int worker);
+  void FinishReadChunk(internal::ChunkIo* io);
   void DropRef(Op* op, int worker);
-  void Advance(Op* op, int worker);
+  void StepOrFinish(Op* op, int worker);
   void Finish(Op* op, int worker);
   void CancelChain(Op* op);
   void Push(int worker, internal::Task* task);
@@ -218,6 +198,9 @@ class EngineCore : public Engine {
   const std::unique_ptr<TempNamer> own_temp_namer_;
   const TempNamer* const temp_namer_;
   FdCache fd_cache_;
+  DirSnapshotCache dir_snapshots_;
+  // Runs the ops RunsOnMetadataLane names, off the data workers.
+  MetadataLane metadata_;
   Crc32cCombiner chunk_crc_combiner_;  // for chunk_bytes-long chunks
   std::atomic<uint32_t> next_worker_{0};
   std::atomic<uint64_t> next_op_id_{1};

@@ -20,6 +20,8 @@
 
 #include "gtest/gtest.h"
 #include "ioengine/crc32c.h"
+#include "ioengine/dir_snapshot.h"
+#include "ioengine/engine_core.h"
 #include "ioengine/thread_pool_engine.h"
 #include "ioengine/uring_engine.h"
 
@@ -461,6 +463,140 @@ TEST_P(EngineTest, StatAndListPages) {
   EXPECT_FALSE(page2->more_entries);
 }
 
+std::unique_ptr<Op> ListOp(std::string path, std::string start_after, uint32_t limit,
+                           OpSink* sink) {
+  auto op = std::make_unique<Op>();
+  op->type = OpType::kList;
+  op->path = std::move(path);
+  op->start_after = std::move(start_after);
+  op->limit = limit;
+  op->sink = sink;
+  return op;
+}
+
+// Waits until the directory's ctime is old enough for its snapshot to be
+// cached (DirSnapshotCache::Settled), polling that condition.
+bool WaitSettled(const fs::path& dir) {
+  for (int i = 0; i < 500; ++i) {
+    struct stat sb;
+    if (stat(dir.c_str(), &sb) != 0) return false;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (DirSnapshotCache::Settled(sb, now.tv_sec * 1'000'000'000LL + now.tv_nsec)) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+// Pages through 20,000 names 100 at a time: every name once, in order. A
+// file created between pages appears if its name sorts after the page
+// cursor, and not if it sorts before (the cursor has passed it). Once the
+// directory has settled, pages come from the cached snapshot.
+TEST_P(EngineTest, ListPagesThroughALargeDirectory) {
+  MakeEngine();
+  constexpr int kFiles = 20'000;
+  fs::create_directory(dir_ / "big");
+  std::vector<std::string> want;
+  for (int i = 0; i < kFiles; ++i) {
+    want.push_back(std::string("f").append(std::to_string(i * 7919 % kFiles)));
+    int fd = open((dir_ / "big" / want.back()).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    close(fd);
+  }
+  ASSERT_TRUE(WaitSettled(dir_ / "big"));
+  std::vector<std::string> got;
+  std::vector<std::unique_ptr<Op>> pages;
+  bool more = true;
+  while (more) {
+    pages.push_back(ListOp("big", got.empty() ? "" : got.back(), 100, &sink_));
+    Op* page = pages.back().get();
+    engine_->Submit(page);
+    ASSERT_TRUE(sink_.Wait(pages.size()));
+    ASSERT_EQ(page->result, 0);
+    ASSERT_LE(page->entries.size(), 100u);
+    for (const FileInfo& e : page->entries) {
+      EXPECT_EQ(e.type, FileType::kRegular);
+      got.push_back(e.name);
+    }
+    more = page->more_entries;
+    if (pages.size() == 50) {
+      WriteAll(dir_ / "big" / "a-before-the-cursor", "");
+      WriteAll(dir_ / "big" / "zz-after-the-cursor", "x");
+      want.push_back("zz-after-the-cursor");
+    }
+  }
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(got, want);  // sorted, each name once, the late "zz" included
+  EXPECT_EQ(pages.size(), static_cast<size_t>(kFiles / 100 + 1));
+  auto& core = dynamic_cast<EngineCore&>(*engine_);
+  EXPECT_GE(core.dir_snapshots().stats().hits, 40u) << "pages were not served from the cache";
+}
+
+// An OpSink whose OnComplete blocks until Open(): holds the thread that
+// completes an op, deterministically.
+class GateSink : public OpSink {
+ public:
+  void OnReadChunk(Op&, uint64_t, std::string, uint32_t) override {}
+  void OnComplete(Op&) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    entered_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return open_; });
+  }
+  bool WaitEntered() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, 30s, [&] { return entered_; });
+  }
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool entered_ = false;
+  bool open_ = false;
+};
+
+// With the one metadata thread held inside a List's completion, a read on
+// the one data worker still completes (metadata never runs on the data
+// workers), and a List queued behind the held one and cancelled there
+// completes with -ECANCELED once the lane moves on.
+TEST_P(EngineTest, MetadataLaneNeitherStallsReadsNorLosesCancelledOps) {
+  EngineOptions opts;
+  opts.workers = 1;
+  opts.metadata_threads = 1;
+  MakeEngine(opts);
+  fs::create_directory(dir_ / "d");
+  WriteAll(dir_ / "d" / "f", RandomBytes(4096, 3));
+  GateSink gate;
+  auto held = ListOp("d", "", 10, &gate);
+  engine_->Submit(held.get());
+  ASSERT_TRUE(gate.WaitEntered());
+  auto queued = ListOp("d", "", 10, &sink_);
+  engine_->Submit(queued.get());
+  engine_->Cancel(queued.get());
+  auto control = ListOp("d", "", 10, &sink_);
+  engine_->Submit(control.get());
+  auto read = ReadOp("d/f");
+  engine_->Submit(read.get());
+  const bool read_done = sink_.Wait(1, 10s);
+  gate.Open();  // whatever happened, let the engine finish
+  ASSERT_TRUE(read_done) << "a read waited for the metadata lane";
+  EXPECT_EQ(sink_.order().front(), read.get());
+  EXPECT_EQ(read->result, 0);
+  EXPECT_EQ(read->bytes, 4096u);
+  ASSERT_TRUE(sink_.Wait(3));
+  EXPECT_EQ(held->result, 0);
+  EXPECT_EQ(queued->result, -ECANCELED);
+  EXPECT_TRUE(queued->entries.empty());
+  EXPECT_EQ(control->result, 0);  // positive control: not cancelled, listed
+  ASSERT_EQ(control->entries.size(), 1u);
+  EXPECT_EQ(control->entries[0].name, "f");
+}
+
 TEST_P(EngineTest, RunTimeErrorsCarryErrno) {
   MakeEngine();
   fs::create_directory(dir_ / "adir");
@@ -532,12 +668,12 @@ TEST_P(EngineTest, ManyConcurrentSmallOps) {
   for (auto& op : ops) EXPECT_EQ(op->result, 0);
 }
 
-std::unique_ptr<Op> PathOp(OpType type, std::string path, std::string path2,
+std::unique_ptr<Op> PathOp(OpType type, std::string path, std::string dst_path,
                            OpSink* sink) {
   auto op = std::make_unique<Op>();
   op->type = type;
   op->path = std::move(path);
-  op->path2 = std::move(path2);
+  op->dst_path = std::move(dst_path);
   op->sink = sink;
   return op;
 }
@@ -570,15 +706,18 @@ TEST_P(EngineTest, CopyIsChunkedAndChecksummed) {
   EXPECT_EQ(credit_.in_use(), 0u);
 }
 
-TEST_P(EngineTest, CopyOntoItselfFailsWithoutLosingData) {
+// A copy writes a temp file and renames it over its destination, so a copy
+// onto its own source replaces the file with an identical one.
+TEST_P(EngineTest, CopyOntoItselfKeepsTheData) {
   MakeEngine();
   WriteAll(dir_ / "f", "precious");
   auto copy = PathOp(OpType::kCopy, "f", "./f", &sink_);
   copy->credit = &credit_;
   engine_->Submit(copy.get());
   ASSERT_TRUE(sink_.Wait(1));
-  EXPECT_EQ(copy->result, -EINVAL);
+  EXPECT_EQ(copy->result, 0);
   EXPECT_EQ(ReadAll(dir_ / "f"), "precious");
+  EXPECT_FALSE(HasTempFiles(dir_));
 }
 
 TEST_P(EngineTest, RenameDeleteMkdir) {
@@ -662,8 +801,7 @@ TEST_P(EngineTest, CancelledCopyReportsPartialBytes) {
   copy->credit = &credit;
   engine_->Submit(copy.get());
   // Let some chunks through, then cancel half way.
-  std::error_code ec;
-  for (int i = 0; i < 2000 && fs::file_size(dir_ / "dst", ec) < (4u << 20); ++i) {
+  for (int i = 0; i < 2000 && copy->progress_bytes() < (4u << 20); ++i) {
     std::this_thread::sleep_for(1ms);
   }
   engine_->Cancel(copy.get());
@@ -671,6 +809,9 @@ TEST_P(EngineTest, CancelledCopyReportsPartialBytes) {
   EXPECT_EQ(copy->result, -ECANCELED);
   EXPECT_LT(copy->bytes, 64u << 20);
   EXPECT_EQ(credit.in_use(), 0u);
+  // Nothing partial stays: the copy went to a temp file, now removed.
+  EXPECT_FALSE(fs::exists(dir_ / "dst"));
+  EXPECT_FALSE(HasTempFiles(dir_));
 }
 
 TEST_P(EngineTest, DirectReadsBypassTheCache) {

@@ -16,8 +16,11 @@ constexpr size_t kMaxShards = 16;
 
 }  // namespace
 
+std::atomic<int64_t> File::open_{0};
+
 File::~File() {
   if (fd_ >= 0) close(fd_);
+  open_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 FdCache::FdCache(size_t capacity, uint64_t max_age_ns)

@@ -23,11 +23,14 @@ class File {
  public:
   static constexpr uint64_t kSizeUnknown = UINT64_MAX;
 
-  explicit File(int fd) : fd_(fd) {}
+  explicit File(int fd) : fd_(fd) { open_.fetch_add(1, std::memory_order_relaxed); }
   ~File();
   File(const File&) = delete;
   File& operator=(const File&) = delete;
   int fd() const { return fd_; }
+  // Files open in the process now (every File alive): the engine's share of
+  // the file descriptors.
+  static int64_t open_count() { return open_.load(std::memory_order_relaxed); }
 
   // The size last seen by fstat: a hint that lets a read to EOF of a cached
   // file skip the fstat (the read itself confirms or refutes it).
@@ -35,6 +38,7 @@ class File {
   void set_size_seen(uint64_t size) { size_seen_.store(size, std::memory_order_relaxed); }
 
  private:
+  static std::atomic<int64_t> open_;
   int fd_;
   std::atomic<uint64_t> size_seen_{kSizeUnknown};
 };

@@ -7,29 +7,29 @@
 
 namespace overlapd::io {
 
-using internal::Io;
+using internal::ChunkIo;
 
 namespace {
 
 // Runs one IO with a blocking system call; returns bytes or -errno, like a
 // CQE's res.
-int64_t RunIo(Io* io) {
+int64_t RunIo(ChunkIo* io) {
   size_t len = io->next_transfer();
   ssize_t r = 0;
   switch (io->kind) {
-    case Io::Kind::kRead:
-    case Io::Kind::kCopyRead:
+    case ChunkIo::Kind::kRead:
+    case ChunkIo::Kind::kCopyRead:
       r = pread(io->fd, io->cursor(), len, io->file_offset());
       break;
-    case Io::Kind::kWrite:
-      r = io->offset == Io::kAtEnd
+    case ChunkIo::Kind::kWrite:
+      r = io->offset == ChunkIo::kAtEnd
               ? write(io->fd, io->cursor(), len)
               : pwrite(io->fd, io->cursor(), len, io->file_offset());
       break;
-    case Io::Kind::kFsync:
+    case ChunkIo::Kind::kFsync:
       r = fsync(io->fd);
       break;
-    case Io::Kind::kFdatasync:
+    case ChunkIo::Kind::kFdatasync:
       r = fdatasync(io->fd);
       break;
   }
@@ -53,7 +53,7 @@ void ThreadPoolEngine::WorkerLoop(int wi) {
     TakeInbox(w);
     // A blocking system call cannot be cancelled once running; NextIo drops
     // the queued IOs of a cancelled op.
-    while (Io* io = NextIo(w, wi)) {
+    while (ChunkIo* io = NextIo(w, wi)) {
       w.stats.in_kernel.fetch_add(1, std::memory_order_relaxed);
       int64_t res = RunIo(io);
       w.stats.in_kernel.fetch_sub(1, std::memory_order_relaxed);

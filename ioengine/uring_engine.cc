@@ -10,7 +10,7 @@
 
 namespace overlapd::io {
 
-using internal::Io;
+using internal::ChunkIo;
 
 namespace {
 
@@ -27,22 +27,22 @@ io_uring_sqe* GetSqe(io_uring* ring) {
   return sqe;
 }
 
-void Prep(io_uring_sqe* sqe, Io* io) {
+void Prep(io_uring_sqe* sqe, ChunkIo* io) {
   unsigned len = static_cast<unsigned>(io->next_transfer());
   switch (io->kind) {
-    case Io::Kind::kRead:
-    case Io::Kind::kCopyRead:
+    case ChunkIo::Kind::kRead:
+    case ChunkIo::Kind::kCopyRead:
       io_uring_prep_read(sqe, io->fd, io->cursor(), len,
                          static_cast<__u64>(io->file_offset()));
       break;
-    case Io::Kind::kWrite:
+    case ChunkIo::Kind::kWrite:
       io_uring_prep_write(sqe, io->fd, io->cursor(), len,
                           static_cast<__u64>(io->file_offset()));
       break;
-    case Io::Kind::kFsync:
+    case ChunkIo::Kind::kFsync:
       io_uring_prep_fsync(sqe, io->fd, 0);
       break;
-    case Io::Kind::kFdatasync:
+    case ChunkIo::Kind::kFdatasync:
       io_uring_prep_fsync(sqe, io->fd, IORING_FSYNC_DATASYNC);
       break;
   }
@@ -123,7 +123,7 @@ void UringEngine::WorkerLoop(int wi) {
   for (;;) {
     TakeInbox(w);
     while (r.in_flight < max_in_flight) {
-      Io* io = NextIo(w, wi);
+      ChunkIo* io = NextIo(w, wi);
       if (io == nullptr) break;
       io_uring_sqe* sqe = GetSqe(&r.ring);
       if (sqe == nullptr) {  // SQ full: the IO waits for the next turn
@@ -181,7 +181,7 @@ void UringEngine::CancelInFlight(uint64_t op_id) {
 // Best effort: with the SQ full the request is dropped and the IO simply
 // finishes.
 void UringEngine::CancelOnRing(Ring& r, uint64_t op_id) {
-  for (Io* io = r.in_flight_list; io != nullptr; io = io->next_in_flight) {
+  for (ChunkIo* io = r.in_flight_list; io != nullptr; io = io->next_in_flight) {
     if (io->op_id != op_id) continue;
     io_uring_sqe* sqe = GetSqe(&r.ring);
     if (sqe == nullptr) return;
@@ -213,7 +213,7 @@ void UringEngine::Reap(Ring& r, int wi) {
         continue;
       }
       if (done[i].data == &r.cancel_tag) continue;  // the cancel's own CQE
-      Io* io = static_cast<Io*>(done[i].data);
+      ChunkIo* io = static_cast<ChunkIo*>(done[i].data);
       if (io->prev_in_flight != nullptr) {
         io->prev_in_flight->next_in_flight = io->next_in_flight;
       } else {

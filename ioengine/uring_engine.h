@@ -35,7 +35,7 @@ class UringEngine final : public EngineCore {
     uint64_t wake_value = 0;  // the eventfd read lands here
     bool wake_armed = false;
     uint32_t in_flight = 0;  // IO SQEs submitted, CQE not yet reaped
-    internal::Io* in_flight_list = nullptr;  // those IOs, for cancellation
+    internal::ChunkIo* in_flight_list = nullptr;  // those IOs, for cancellation
     uint64_t cancel_tag = 0;  // user_data of ASYNC_CANCEL SQEs
   };
 

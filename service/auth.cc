@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "service/op_table.h"
 
 namespace overlapd {
 namespace {
@@ -228,37 +229,13 @@ absl::Status AuthorizeBatch(const v1::Batch& batch, const Grant* grant) {
   for (int i = 0; i < batch.ops_size(); ++i) {
     const v1::Op& op = batch.ops(i);
     const std::string at = absl::StrCat("ops[", i, "].");
-    // {field, path, scope} for every path the op names.
-    struct Use {
-      const char* field;
-      const std::string& path;
-      Scope scope;
-    };
-    std::vector<Use> uses;
-    switch (op.kind_case()) {
-      case v1::Op::kRead: uses.push_back({"read.path", op.read().path(), kScopeRead}); break;
-      case v1::Op::kStat: uses.push_back({"stat.path", op.stat().path(), kScopeRead}); break;
-      case v1::Op::kList: uses.push_back({"list.path", op.list().path(), kScopeRead}); break;
-      case v1::Op::kWrite: uses.push_back({"write.path", op.write().path(), kScopeWrite}); break;
-      case v1::Op::kFsync: uses.push_back({"fsync.path", op.fsync().path(), kScopeWrite}); break;
-      case v1::Op::kDelete:
-        uses.push_back({"delete.path", op.delete_().path(), kScopeWrite});
-        break;
-      case v1::Op::kMkdir: uses.push_back({"mkdir.path", op.mkdir().path(), kScopeWrite}); break;
-      case v1::Op::kCopy:
-        uses.push_back({"copy.src", op.copy().src(), kScopeRead});
-        uses.push_back({"copy.dst", op.copy().dst(), kScopeWrite});
-        break;
-      case v1::Op::kRename:
-        uses.push_back({"rename.src", op.rename().src(), kScopeWrite});
-        uses.push_back({"rename.dst", op.rename().dst(), kScopeWrite});
-        break;
-      case v1::Op::KIND_NOT_SET: break;  // ValidateBatch refuses it
-    }
-    for (const Use& use : uses) {
-      const std::string field = at + use.field;
+    const ProtoOp* row = ProtoOpOf(op.kind_case());
+    if (row == nullptr) continue;  // ValidateBatch refuses it
+    for (const PathField& use : row->paths) {
+      if (use.get == nullptr) continue;
+      const std::string field = at + use.name;
       absl::Status s = grant->CheckScope(use.scope, field);
-      if (s.ok()) s = grant->CheckPath(use.path, field);
+      if (s.ok()) s = grant->CheckPath(use.get(op), field);
       if (!s.ok()) return s;
     }
   }

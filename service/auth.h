@@ -30,15 +30,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "overlapd/v1/overlapd.pb.h"
+#include "service/auth_scope.h"
 
 namespace overlapd {
 
 namespace v1 = ::overlapd::v1;
 
-enum Scope : uint8_t {
-  kScopeRead = 1,
-  kScopeWrite = 2,
-};
 
 // Whether `path` (already stripped of surrounding slashes) is `prefix` or
 // lies below it; every path is under "".

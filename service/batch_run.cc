@@ -1,6 +1,7 @@
 #include "service/batch_run.h"
 
 #include "service/convert.h"
+#include "service/wire_names.h"
 
 namespace overlapd {
 
@@ -23,7 +24,7 @@ BatchRun::BatchRun(uint64_t id, v1::Batch& batch, const Limits& limits,
     run.op.sink = sink;
     run.op.user = &run;
     run.op.deliver_data = deliver_data;
-    run.op.base = base;
+    run.op.base = FromWireName(base);
     chain_head_[i] = i == 0 || !batch.ops(i - 1).link_next();
     if (i > 0 && !chain_head_[i]) ops_[i - 1].op.link_next = &run.op;
   }
@@ -49,8 +50,8 @@ void BatchRun::LiveProgress(uint64_t* read, uint64_t* written) const {
     const OpRun& run = ops_[i];
     if (run.done.load(std::memory_order_acquire)) continue;
     uint64_t n = run.op.progress_bytes();
-    if (run.op.type == io::OpType::kRead || run.op.type == io::OpType::kCopy) *read += n;
-    if (run.op.type == io::OpType::kWrite || run.op.type == io::OpType::kCopy) *written += n;
+    if (io::TypeInfo(run.op.type).reads_file) *read += n;
+    if (io::TypeInfo(run.op.type).writes_file) *written += n;
   }
 }
 
@@ -58,7 +59,7 @@ void FillOpIdentity(const OpRun& run, v1::Event* event) {
   event->set_job_id(run.batch->id());
   event->set_tag(run.tag);
   event->set_op_index(run.index);
-  event->set_path(run.op.path);
+  event->set_path(ToWireName(run.op.path));
 }
 
 void FillBatchComplete(const BatchRun& batch, v1::Event* event) {

@@ -32,8 +32,19 @@ struct ServerConfig {
   Limits limits;
   // Seconds SIGTERM waits for calls in flight before cancelling them.
   int drain_seconds = 30;
-  // Events the Subscribe log keeps.
+  // Events the Subscribe log keeps, and their bytes.
   size_t event_log_events = 1 << 20;
+  uint64_t event_log_bytes = 256ull << 20;
+  // Read bytes in flight over the whole server (every stream's and job's
+  // credit draws from it as well as from its own).
+  uint64_t max_read_buffer_bytes = 1ull << 30;
+  // Streaming calls open at once, server-wide and per connection.
+  uint32_t max_streams = 16384;
+  uint32_t max_streams_per_connection = 128;
+  // RLIMIT_NOFILE to run with; 0: the hard limit.
+  uint64_t max_open_files = 0;
+  // A stream whose write waits on its client this long is cancelled.
+  int write_stall_seconds = 60;
   uint32_t max_jobs = 64;          // running at once
   uint32_t max_finished_jobs = 1000;
   int64_t finished_job_ttl_s = 3600;

@@ -38,8 +38,6 @@ void ToEngineOp(v1::Op& src, const Limits& limits, io::Op* op);
 // a completed op.
 void FillCompletion(const io::Op& op, v1::Event* event);
 
-MetricOp MetricOpOf(io::OpType type);
-MetricResult MetricResultOf(int result);
 
 }  // namespace overlapd
 

@@ -4,8 +4,27 @@
 
 namespace overlapd {
 
-EventLog::EventLog(size_t capacity)
-    : capacity_(std::max<size_t>(capacity, 1)), ring_(capacity_) {}
+namespace {
+// The heap an entry holds beyond its serialised bytes: the Event object,
+// the shared_ptr control block, string headers.
+constexpr uint64_t kEntryOverheadBytes = 256;
+}  // namespace
+
+EventLog::EventLog(size_t capacity, uint64_t max_bytes)
+    : capacity_(std::max<size_t>(capacity, 1)), max_bytes_(max_bytes), ring_(capacity_) {}
+
+void EventLog::EvictOldest() {
+  Entry& old = ring_[begin_pos_ % capacity_];
+  evicted_last_seq_ = old.event->seq();
+  bytes_ -= old.bytes;
+  old = Entry();
+  ++begin_pos_;
+}
+
+uint64_t EventLog::bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return bytes_;
+}
 
 void EventLog::Append(v1::Event* event, bool session, std::shared_ptr<const std::string> owner) {
   // Copy before taking the lock; the seq is set under it so that positions
@@ -15,6 +34,7 @@ void EventLog::Append(v1::Event* event, bool session, std::shared_ptr<const std:
   data.swap(*event->mutable_data());
   *copy = *event;
   data.swap(*event->mutable_data());
+  const uint64_t entry_bytes = copy->ByteSizeLong() + kEntryOverheadBytes;
   std::vector<LogWaiter*> wake;
   uint64_t pos;
   {
@@ -22,14 +42,14 @@ void EventLog::Append(v1::Event* event, bool session, std::shared_ptr<const std:
     uint64_t seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
     event->set_seq(seq);
     copy->set_seq(seq);
+    if (end_pos_ - begin_pos_ == capacity_) EvictOldest();
+    while (begin_pos_ < end_pos_ && bytes_ + entry_bytes > max_bytes_) EvictOldest();
     Entry& slot = ring_[end_pos_ % capacity_];
-    if (end_pos_ - begin_pos_ == capacity_) {
-      evicted_last_seq_ = slot.event->seq();
-      ++begin_pos_;
-    }
     slot.event = std::move(copy);
     slot.session = session;
     slot.owner = std::move(owner);
+    slot.bytes = entry_bytes;
+    bytes_ += entry_bytes;
     pos = end_pos_++;
     // Waiters whose filter passes this entry leave the list to be woken;
     // the rest stay, having skipped it.

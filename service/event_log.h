@@ -23,6 +23,7 @@ struct LogEntry {
   // null: the whole root): a token limited to a prefix sees only events of
   // calls and jobs under it.
   std::shared_ptr<const std::string> owner;
+  uint64_t bytes = 0;  // what the entry costs, counted against the byte bound
 };
 
 // Something that waits for new log entries (a Subscribe call) that pass its
@@ -55,7 +56,9 @@ class LogWaiter {
 // only lose events, never slow the IO path. Thread-safe.
 class EventLog {
  public:
-  explicit EventLog(size_t capacity);
+  // Keeps at most `capacity` events and `max_bytes` bytes of them (their
+  // serialised size plus a fixed overhead each); the oldest go first.
+  explicit EventLog(size_t capacity, uint64_t max_bytes = UINT64_MAX);
 
   // A seq for an event that is not logged.
   uint64_t NextSeq() { return next_seq_.fetch_add(1, std::memory_order_relaxed); }
@@ -101,9 +104,16 @@ class EventLog {
   uint64_t end_position() const;
   uint64_t oldest_seq() const;
   size_t size() const;
+  uint64_t bytes() const;
+  uint64_t max_bytes() const { return max_bytes_; }
 
  private:
+  // Evicts the oldest entry (mu_ held).
+  void EvictOldest();
+
   const size_t capacity_;
+  const uint64_t max_bytes_;
+  uint64_t bytes_ = 0;  // under mu_
   std::atomic<uint64_t> next_seq_{1};
   std::atomic<int> session_subscribers_{0};
   mutable std::mutex mu_;

@@ -1,22 +1,57 @@
 #include "service/event_stream.h"
 
+#include <algorithm>
+#include <chrono>
+
 #include "service/convert.h"
 #include "service/status_util.h"
 
 namespace overlapd {
 
+uint64_t MonotonicNs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
 EventStream::EventStream(ServiceContext& ctx, StreamRpc rpc)
     : ctx_(ctx),
       limits_(ctx.config->limits),
       rpc_(rpc),
-      read_credit_(ctx.config->limits.max_inflight_read_bytes) {
+      read_credit_(ctx.config->limits.max_inflight_read_bytes, ctx.read_budget) {
   ctx_.metrics->streams(rpc_).Increment();
   if (!ctx_.streams.Add(this)) stopping_.store(true);
 }
 
 void EventStream::Done() {
+  {
+    std::lock_guard<std::mutex> lock(call_mu_);
+    call_ = nullptr;  // the context goes with the call
+  }
   ctx_.streams.Remove(this);
   Unref();
+}
+
+void EventStream::CancelOps() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Under mu_: a batch leaves the list (and is freed) only under it.
+    for (BatchRun* b = live_batches_; b != nullptr; b = b->next) b->Cancel(ctx_.engine);
+  }
+  // Ops parked for credit must run to see their cancel.
+  read_credit_.Open();
+}
+
+void EventStream::CancelIfStalled(uint64_t now_ns, uint64_t stall_ns) {
+  const uint64_t started = write_started_ns();
+  if (started == 0 || now_ns - started < stall_ns) return;
+  std::lock_guard<std::mutex> lock(call_mu_);
+  if (call_ == nullptr || cut_) return;
+  cut_ = true;
+  ctx_.metrics->streams_cut().Increment();
+  // The stalled write then completes with ok = false, which aborts the
+  // stream: its ops are cancelled and its read credit comes back.
+  call_->TryCancel();
 }
 
 void EventStream::BeginShutdown() {
@@ -131,14 +166,7 @@ void EventStream::OnComplete(io::Op& op) {
   EventNode* node = NewEvent(run);
   FillCompletion(op, &node->event);
   node->completions = 1;
-  ctx_.metrics->RecordOp(MetricOpOf(op.type), MetricResultOf(op.result),
-                         op.queued_ns, op.service_ns);
-  if (op.type == io::OpType::kRead || op.type == io::OpType::kCopy) {
-    ctx_.metrics->AddBytesRead(op.bytes);
-  }
-  if (op.type == io::OpType::kWrite || op.type == io::OpType::kCopy) {
-    ctx_.metrics->AddBytesWritten(op.bytes);
-  }
+  ctx_.metrics->RecordOp(op);
   Push(node);
 
   if (b->OpFinished()) {
@@ -174,12 +202,17 @@ void EventStream::TakeList() {
 
 void EventStream::DropBacklog() {
   TakeList();
+  uint64_t bytes = 0;
   while (backlog_head_ != nullptr) {
     EventNode* next = backlog_head_->next;
+    bytes += backlog_head_->data_bytes;
     delete backlog_head_;
     backlog_head_ = next;
   }
   backlog_tail_ = nullptr;
+  // Their credit goes back: the server-wide budget above it outlives this
+  // stream and would otherwise shrink for good.
+  if (bytes != 0) read_credit_.Release(bytes);
 }
 
 bool EventStream::HasWork() const {
@@ -189,17 +222,7 @@ bool EventStream::HasWork() const {
                   aborted_.load(std::memory_order_acquire));
 }
 
-void EventStream::Kick() {
-  for (;;) {
-    if (writing_.exchange(true, std::memory_order_acq_rel)) return;
-    if (WriteOrFinish()) return;  // the token stays with the write / Finish
-    writing_.store(false, std::memory_order_seq_cst);
-    // Work that arrived while we held the token found it taken: look again.
-    if (!HasWork()) return;
-  }
-}
-
-bool EventStream::WriteOrFinish() {
+bool EventStream::Step() {
   if (finished_) return true;
   const bool idle = ops_live_.load(std::memory_order_acquire) == 0;
   if (aborted_.load(std::memory_order_acquire)) {
@@ -242,6 +265,7 @@ bool EventStream::WriteOrFinish() {
       delete node;
     }
     if (backlog_head_ == nullptr) backlog_tail_ = nullptr;
+    MarkWriteStarted();
     StartWriteMessage(&out_);
     return true;
   }
@@ -270,10 +294,7 @@ void EventStream::WriteDone(bool ok) {
     Abort(grpc::Status(grpc::StatusCode::CANCELLED, "stream closed by the client"));
   }
   CreditFreed();
-  // Still the writer: go on, or hand the token back.
-  if (WriteOrFinish()) return;
-  writing_.store(false, std::memory_order_seq_cst);
-  if (HasWork()) Kick();
+  StreamWriter::WriteDone();
 }
 
 }  // namespace overlapd

@@ -20,32 +20,21 @@
 #include "service/config.h"
 #include "service/event_log.h"
 #include "service/metrics.h"
+#include "service/service_context.h"
 #include "service/stream_registry.h"
+#include "service/stream_writer.h"
 
 namespace overlapd {
 
 namespace v1 = ::overlapd::v1;
 
-// What every call handler shares: the engine, metrics, limits and the
-// server-wide counters.
-struct ServiceContext {
-  io::Engine* engine = nullptr;
-  Metrics* metrics = nullptr;
-  const ServerConfig* config = nullptr;
-  EventLog* log = nullptr;  // also hands out every event's seq
-  const TokenStore* tokens = nullptr;  // bearer tokens; null or empty: off
-  const io::TempNamer* temp_namer = nullptr;  // mints BeginUpload's names
-  std::atomic<uint64_t> next_job_id{1};
-  StreamRegistry streams;
-};
-
 // One stream's event pipeline.
 //
 // Threads: engine workers call OnReadChunk/OnComplete (push an event on a
 // lock-free list, then Kick); gRPC threads call the reactor hooks. Whoever
-// holds the writer token (`writing_`) is the only one that drains the list,
-// calls StartWrite or Finish, so there is one write in flight and Finish
-// runs once; the token passes to OnWriteDone while a write is out.
+// holds the writer token (StreamWriter) is the only one that drains the
+// list, calls StartWrite or Finish, so there is one write in flight and
+// Finish runs once; the token passes to OnWriteDone while a write is out.
 //
 // Back-pressure: read chunks are charged to `read_credit_` until the message
 // carrying them is written, and each op's completion counts against the
@@ -57,7 +46,7 @@ struct ServiceContext {
 // in the engine (dropped as the last act of its OnComplete). Finish is
 // called only when no op is left, and the object is deleted on the last
 // reference, so no engine thread can touch a freed reactor.
-class EventStream : public io::OpSink, public Drainable {
+class EventStream : public io::OpSink, public Drainable, public StreamWriter {
  public:
   EventStream(ServiceContext& ctx, StreamRpc rpc);
 
@@ -69,6 +58,8 @@ class EventStream : public io::OpSink, public Drainable {
   // UNAVAILABLE once its ops are done); one whose input is closed just
   // finishes its ops.
   void BeginShutdown() override;
+  void CancelIfStalled(uint64_t now_ns, uint64_t stall_ns) override;
+  void CancelOps() override;
   void Ref() override { refs_.fetch_add(1, std::memory_order_relaxed); }
   void Unref() override;
 
@@ -81,6 +72,8 @@ class EventStream : public io::OpSink, public Drainable {
   // Called (on the writer) after a write released credit.
   virtual void CreditFreed() {}
 
+  // The call, for CancelIfStalled; set by the reactor's constructor.
+  void SetCall(grpc::CallbackServerContext* call) { call_ = call; }
   // The token prefix of the call (its events' owner in the event log); set
   // by the reactor's constructor before any event exists.
   void SetOwner(const std::string& prefix) {
@@ -99,8 +92,6 @@ class EventStream : public io::OpSink, public Drainable {
   void Abort(const grpc::Status& status);
   // Writer side of OnWriteDone.
   void WriteDone(bool ok);
-  // Tries to take the writer token and write or finish.
-  void Kick();
   // The reactor's OnDone.
   void Done();
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
@@ -127,16 +118,18 @@ class EventStream : public io::OpSink, public Drainable {
   void Push(EventNode* node);
   // Moves the lock-free list into the writer-owned backlog, oldest first.
   void TakeList();
-  // With the token: starts a write or finishes. False: nothing to do now.
-  bool WriteOrFinish();
-  bool HasWork() const;
+  // StreamWriter: with the token, starts a write or finishes.
+  bool Step() override;
+  bool HasWork() const override;
   void DropBacklog();
 
   const StreamRpc rpc_;
   io::ReadCredit read_credit_;
   std::shared_ptr<const std::string> owner_;  // see SetOwner
+  std::mutex call_mu_;  // orders CancelIfStalled before the end of Done
+  grpc::CallbackServerContext* call_ = nullptr;  // null once Done ran
+  bool cut_ = false;  // under call_mu_: cancelled for stalling
   MpscStack<EventNode> pushed_;  // from any thread, to the writer
-  std::atomic<bool> writing_{false};
   std::atomic<int64_t> ops_live_{0};     // ops the engine still holds
   std::atomic<int64_t> ops_unsent_{0};   // ops whose completion is unwritten
   std::atomic<int64_t> refs_{1};

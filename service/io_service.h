@@ -43,6 +43,8 @@ class IoServiceImpl final : public v1::IoService::CallbackService {
                                         v1::Upload* response) override;
 
  private:
+  // RESOURCE_EXHAUSTED when --max-streams streaming calls are open.
+  absl::Status StreamRoom() const;
   // The call's grant (null: authentication off), or UNAUTHENTICATED.
   absl::StatusOr<std::shared_ptr<const Grant>> Authenticate(
       const grpc::CallbackServerContext* context) const;

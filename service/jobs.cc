@@ -28,7 +28,7 @@ Job::Job(JobManager& manager, uint64_t id, v1::Batch& batch, std::string owner_p
       owner_(std::make_shared<const std::string>(owner_prefix_)),
       ops_total_(static_cast<uint32_t>(batch.ops_size())),
       created_ns_(WallNs()),
-      credit_(manager.options_.read_credit_bytes) {
+      credit_(manager.options_.read_credit_bytes, manager.ctx_.read_budget) {
   run_ = std::make_unique<BatchRun>(id, batch, manager.ctx_.config->limits, this,
                                     &credit_, /*deliver_data=*/false, owner_prefix_);
 }
@@ -48,8 +48,7 @@ void Job::OnComplete(io::Op& op) {
   FillOpIdentity(run, &event);
   FillCompletion(op, &event);
   Metrics& metrics = *manager_.ctx_.metrics;
-  metrics.RecordOp(MetricOpOf(op.type), MetricResultOf(op.result), op.queued_ns,
-                   op.service_ns);
+  metrics.RecordOp(op);
   if (op.result == 0) {
     ops_done_.fetch_add(1, std::memory_order_relaxed);
   } else if (op.result == -ECANCELED) {
@@ -57,24 +56,9 @@ void Job::OnComplete(io::Op& op) {
   } else {
     ops_failed_.fetch_add(1, std::memory_order_relaxed);
   }
-  switch (op.type) {
-    case io::OpType::kRead:
-      bytes_read_.fetch_add(op.bytes, std::memory_order_relaxed);
-      metrics.AddBytesRead(op.bytes);
-      break;
-    case io::OpType::kWrite:
-      bytes_written_.fetch_add(op.bytes, std::memory_order_relaxed);
-      metrics.AddBytesWritten(op.bytes);
-      break;
-    case io::OpType::kCopy:
-      bytes_read_.fetch_add(op.bytes, std::memory_order_relaxed);
-      bytes_written_.fetch_add(op.bytes, std::memory_order_relaxed);
-      metrics.AddBytesRead(op.bytes);
-      metrics.AddBytesWritten(op.bytes);
-      break;
-    default:
-      break;
-  }
+  const io::OpTypeInfo& info = io::TypeInfo(op.type);
+  if (info.reads_file) bytes_read_.fetch_add(op.bytes, std::memory_order_relaxed);
+  if (info.writes_file) bytes_written_.fetch_add(op.bytes, std::memory_order_relaxed);
   manager_.log_.Append(&event, /*session=*/false, owner_);
   if (!run.batch->OpFinished()) return;
 

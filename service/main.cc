@@ -8,6 +8,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/grpcpp.h>
+#include <gperftools/malloc_extension.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -18,6 +19,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
@@ -27,6 +29,7 @@
 #include "service/config.h"
 #include "service/event_log.h"
 #include "service/jobs.h"
+#include "service/listener.h"
 #include "service/io_service.h"
 #include "service/metrics.h"
 
@@ -61,26 +64,35 @@ absl::Status LoadTokens(const std::string& path, overlapd::TokenStore& store) {
   return absl::OkStatus();
 }
 
-// Open files are the fd cache's currency: take the hard limit (raising it to
-// twice the cache where privileged), and keep the cache within half of it so
-// that ops in flight always find fds.
+// Open files are the fd cache's currency, and connections need them too.
+// Take the hard limit (raising it to twice the cache where privileged) or
+// --max-open-files, then split it: a reserve of a quarter (at least 64) for
+// connections, the listener and the process itself, which the engine never
+// touches (an accept that meets EMFILE may never be retried by gRPC); the
+// engine's open files within the rest; the cache within half of that.
 void RaiseFileLimit(ServerConfig& config) {
   struct rlimit lim;
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
   const rlim_t wanted = 2 * static_cast<rlim_t>(config.engine_options.fd_cache_entries);
-  if (lim.rlim_max < wanted) {
+  if (config.max_open_files == 0 && lim.rlim_max < wanted) {
     struct rlimit raised = {wanted, wanted};
     setrlimit(RLIMIT_NOFILE, &raised);  // fails without CAP_SYS_RESOURCE
     getrlimit(RLIMIT_NOFILE, &lim);
   }
-  if (lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
+  const rlim_t target = config.max_open_files == 0
+                            ? lim.rlim_max
+                            : std::min<rlim_t>(lim.rlim_max, config.max_open_files);
+  if (lim.rlim_cur != target) {
+    lim.rlim_cur = target;
     setrlimit(RLIMIT_NOFILE, &lim);
     getrlimit(RLIMIT_NOFILE, &lim);
   }
-  size_t cap = static_cast<size_t>(lim.rlim_cur / 2);
+  const size_t limit = static_cast<size_t>(lim.rlim_cur);
+  const size_t reserve = std::max<size_t>(64, limit / 4);
+  config.engine_options.max_open_files = limit > reserve ? limit - reserve : 1;
+  size_t cap = config.engine_options.max_open_files / 2;
   if (config.engine_options.fd_cache_entries > cap) {
-    spdlog::info("--fd-cache {} lowered to {} (half the open-file limit)",
+    spdlog::info("--fd-cache {} lowered to {} (half the engine's share of the open-file limit)",
                  config.engine_options.fd_cache_entries, cap);
     config.engine_options.fd_cache_entries = cap;
   }
@@ -114,6 +126,36 @@ absl::StatusOr<overlapd::io::TempNamer> OpenStateDir(ServerConfig& config) {
   }
   spdlog::info("state directory {}", config.state_dir);
   return namer;
+}
+
+// SIGTERM: new calls are refused at once; calls and jobs in flight may
+// finish within --drain-seconds. A second before the end (half the drain
+// time when it is shorter), what still runs is cancelled, so that its
+// OP_CANCELLED events reach the callers and the subscribers while their
+// streams are still open; then subscriptions send what the log holds and
+// end, and whatever is left is cut at the deadline. Every op already in the
+// engine completes before the engine is destroyed, so a durable write
+// acknowledged is durable.
+void Drain(const ServerConfig& config, overlapd::ServiceContext& ctx, grpc::Server& server,
+           overlapd::JobManager& jobs) {
+  using std::chrono::milliseconds;
+  const auto drain = milliseconds(int64_t{config.drain_seconds} * 1000);
+  const auto deadline = std::chrono::system_clock::now() + drain;
+  const auto cancel_at = std::chrono::steady_clock::now() + drain - std::min(drain / 2, milliseconds(1000));
+  // Idle Sessions stop reading batches (they end once their ops are done);
+  // subscriptions go on, to carry the jobs' last events.
+  ctx.streams.ShutdownCalls();
+  std::thread stopper([&] { server.Shutdown(deadline); });
+  while (ctx.streams.calls() > 0 && std::chrono::steady_clock::now() < cancel_at) {
+    std::this_thread::sleep_for(milliseconds(20));  // polling the calls' end
+  }
+  auto left = cancel_at - std::chrono::steady_clock::now();
+  // Jobs wait until cancel_at, then are cancelled and waited for.
+  jobs.Drain(std::max<int64_t>(
+      0, std::chrono::duration_cast<std::chrono::nanoseconds>(left).count()));
+  ctx.streams.CancelOps();
+  ctx.streams.ShutdownAll();
+  stopper.join();
 }
 
 int Run(ServerConfig& config) {
@@ -158,8 +200,10 @@ int Run(ServerConfig& config) {
   overlapd::io::UploadSweeper upload_sweeper(
       config.root, &*temp_namer, config.upload_grace_s,
       std::clamp<int64_t>(config.upload_grace_s / 4, 60, 3600));
-  overlapd::EventLog log(config.event_log_events);
-  auto metrics = overlapd::Metrics::Create(config.metrics_listen, engine->get(), &log);
+  overlapd::EventLog log(config.event_log_events, config.event_log_bytes);
+  overlapd::io::ReadCredit read_budget(config.max_read_buffer_bytes);
+  auto metrics =
+      overlapd::Metrics::Create(config.metrics_listen, engine->get(), &log, &read_budget);
   if (!metrics.ok()) {
     spdlog::error("{}", std::string(metrics.status().message()));
     return 1;
@@ -188,6 +232,7 @@ int Run(ServerConfig& config) {
   // Without --tokens every call is allowed, and no call pays for the check.
   if (!config.tokens_file.empty()) ctx.tokens = &tokens;
   ctx.temp_namer = &*temp_namer;
+  ctx.read_budget = &read_budget;
   ctx.engine = engine->get();
   ctx.metrics = metrics->get();
   ctx.config = &config;
@@ -204,15 +249,37 @@ int Run(ServerConfig& config) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config.listen, *credentials, &port);
+  // Plaintext TCP: overlapd's own listening socket (listener.h says why).
+  std::unique_ptr<overlapd::Listener> listener;
+  if (config.tls_cert.empty() && config.listen.rfind("unix:", 0) != 0) {
+    auto opened = overlapd::Listener::Open(config.listen);
+    if (!opened.ok()) {
+      spdlog::error("{}", std::string(opened.status().message()));
+      return 1;
+    }
+    listener = *std::move(opened);
+    port = listener->port();
+  } else {
+    builder.AddListeningPort(config.listen, *credentials, &port);
+  }
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.limits.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.limits.max_message_bytes));
+  // Compressed requests are refused (UNIMPLEMENTED): a few MiB of gzip
+  // inflate to gigabytes before any size check could see them.
+  builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_DEFLATE, false);
+  builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_GZIP, false);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             static_cast<int>(config.max_streams_per_connection));
+  // Connections whose peer vanished are found and closed, with their calls.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     spdlog::error("cannot listen on {} (in use, or not an address)", config.listen);
     return 1;
   }
+  if (listener != nullptr) listener->Start(server.get());
   std::string grpc_addr = HostOf(config.listen) + ":" + std::to_string(port);
   spdlog::info("overlapd {} serving {} on {} (engine {}, {} workers, chunk {} bytes)",
                OVERLAPD_VERSION, config.root, grpc_addr, (*engine)->name(),
@@ -230,8 +297,22 @@ int Run(ServerConfig& config) {
   std::fflush(stdout);
 
   int sig = 0;
+  const uint64_t stall_ns = static_cast<uint64_t>(config.write_stall_seconds) * 1'000'000'000;
+  uint64_t last_release_ns = overlapd::MonotonicNs();
   for (;;) {
-    sigwait(&stop_signals, &sig);
+    // Once a second: cut streams whose client stopped reading, and every
+    // 10 s hand memory freed since back to the OS.
+    const struct timespec tick = {1, 0};
+    sig = sigtimedwait(&stop_signals, nullptr, &tick);
+    if (sig < 0) {
+      const uint64_t now = overlapd::MonotonicNs();
+      ctx.streams.CancelStalled(now, stall_ns);
+      if (now - last_release_ns > 10'000'000'000) {
+        MallocExtension::instance()->ReleaseFreeMemory();
+        last_release_ns = now;
+      }
+      continue;
+    }
     if (sig != SIGHUP) break;
     // SIGHUP: reread the token file; calls already running keep the grant
     // they were authenticated with.
@@ -246,20 +327,9 @@ int Run(ServerConfig& config) {
   }
   spdlog::info("{}: draining (up to {} s for calls in flight)", strsignal(sig),
                config.drain_seconds);
-  // Refuses new calls at once, lets calls in flight finish, then cancels
-  // what is left; every op already in the engine completes before the
-  // engine is destroyed below, so a durable write acknowledged is durable.
-  auto deadline = std::chrono::system_clock::now() +
-                  std::chrono::seconds(config.drain_seconds);
-  // Streams that would hold the drain open (idle Sessions, Subscribes)
-  // end now; Shutdown then waits for the calls still running.
-  ctx.streams.ShutdownAll();
-  server->Shutdown(deadline);
+  if (listener != nullptr) listener->Stop();  // new connections are refused
+  Drain(config, ctx, *server, jobs);
   server.reset();
-  // Detached jobs get what is left of the drain time, then are cancelled.
-  auto left = deadline - std::chrono::system_clock::now();
-  jobs.Drain(std::max<int64_t>(
-      0, std::chrono::duration_cast<std::chrono::nanoseconds>(left).count()));
   engine->reset();
   close(root_fd);
   spdlog::info("stopped");
@@ -310,6 +380,15 @@ int main(int argc, char** argv) {
   app.add_option("--fd-cache", config.engine_options.fd_cache_entries,
                  "Open files kept for reads (0 disables)")
       ->capture_default_str();
+  app.add_option("--max-open-files", config.max_open_files,
+                 "File descriptor limit to run with (0: the hard limit); a quarter of it "
+                 "(at least 64) is kept for connections")
+      ->capture_default_str();
+  app.add_option("--list-cache", config.engine_options.list_cache_bytes,
+                 "Bytes of sorted directory listings kept between List pages "
+                 "(0: every page reads its whole directory)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
   app.add_flag("--sqpoll", config.engine_options.sqpoll,
                "io_uring SQPOLL: a kernel thread polls submissions (needs root)");
   app.add_option("--max-ops-per-batch", config.limits.max_ops_per_batch,
@@ -340,6 +419,27 @@ int main(int argc, char** argv) {
   app.add_option("--event-log-events", config.event_log_events,
                  "Events kept for Subscribe (resume with from_seq while they last)")
       ->check(CLI::Range(1, 1 << 28))
+      ->capture_default_str();
+  app.add_option("--event-log-bytes", config.event_log_bytes,
+                 "Bytes the event log may hold (oldest events go first)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  app.add_option("--max-read-buffer-bytes", config.max_read_buffer_bytes,
+                 "Read bytes in flight over the whole server: every stream and job draws "
+                 "from it too; reads wait when it is spent")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  app.add_option("--max-streams", config.max_streams,
+                 "Streaming calls open at once; more are refused with RESOURCE_EXHAUSTED")
+      ->capture_default_str();
+  app.add_option("--max-streams-per-connection", config.max_streams_per_connection,
+                 "Concurrent calls on one HTTP/2 connection")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--write-stall-seconds", config.write_stall_seconds,
+                 "A stream whose client takes no data for this long is cancelled, "
+                 "freeing its buffers")
+      ->check(CLI::Range(1, 86400))
       ->capture_default_str();
   app.add_option("--max-jobs", config.max_jobs, "Detached jobs running at once")
       ->check(CLI::Range(1, 100000))

@@ -3,15 +3,14 @@
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
+#include <errno.h>
+
 #include <exception>
 
 namespace overlapd {
 
 namespace {
 
-constexpr const char* kOpNames[] = {"read",   "write",  "copy",
-                                    "fsync",  "stat",   "list",
-                                    "rename", "delete", "mkdir"};
 constexpr const char* kResultNames[] = {"ok", "error", "cancelled"};
 constexpr const char* kPhaseNames[] = {"queue", "service", "total"};
 constexpr const char* kRpcNames[] = {"execute", "session", "subscribe"};
@@ -22,8 +21,8 @@ constexpr const char* kJobStateNames[] = {"unspecified", "queued",    "running",
 // path never updates a gauge of its own for them.
 class EngineGauges : public prometheus::Collectable {
  public:
-  EngineGauges(const io::Engine* engine, const EventLog* log)
-      : engine_(engine), log_(log) {}
+  EngineGauges(const io::Engine* engine, const EventLog* log, const io::ReadCredit* budget)
+      : engine_(engine), log_(log), budget_(budget) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     prometheus::MetricFamily depth{"overlapd_engine_queue_depth",
@@ -52,18 +51,40 @@ class EngineGauges : public prometheus::Collectable {
                           "Seq of the oldest event a subscriber can still resume from",
                           prometheus::MetricType::Gauge, {m}});
     }
+    // The server-wide memory budgets and what is in use of them.
+    prometheus::MetricFamily used{"overlapd_memory_used_bytes",
+                                  "Bytes in use of each server-wide memory budget",
+                                  prometheus::MetricType::Gauge, {}};
+    prometheus::MetricFamily limit{"overlapd_memory_budget_bytes",
+                                   "Each server-wide memory budget (--max-read-buffer-bytes, "
+                                   "--event-log-bytes)",
+                                   prometheus::MetricType::Gauge, {}};
+    auto add = [&](const char* part, uint64_t in_use, uint64_t budget) {
+      prometheus::ClientMetric m;
+      m.label = {{"part", part}};
+      m.gauge.value = static_cast<double>(in_use);
+      used.metric.push_back(m);
+      m.gauge.value = static_cast<double>(budget);
+      limit.metric.push_back(m);
+    };
+    if (budget_ != nullptr) add("read_buffers", budget_->in_use(), budget_->limit());
+    if (log_ != nullptr) add("event_log", log_->bytes(), log_->max_bytes());
+    families.push_back(used);
+    families.push_back(limit);
     return families;
   }
 
  private:
   const io::Engine* engine_;
   const EventLog* log_;
+  const io::ReadCredit* budget_;
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
-    const std::string& listen, const io::Engine* engine, const EventLog* log) {
+    const std::string& listen, const io::Engine* engine, const EventLog* log,
+    const io::ReadCredit* read_budget) {
   std::unique_ptr<Metrics> m(new Metrics());
   m->registry_ = std::make_shared<prometheus::Registry>();
   auto& reg = *m->registry_;
@@ -83,11 +104,13 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
                       .Register(reg);
   for (int op = 0; op < kOps; ++op) {
     for (int r = 0; r < kResults; ++r) {
-      m->ops_[op][r] = &ops.Add({{"op", kOpNames[op]}, {"result", kResultNames[r]}});
+      m->ops_[op][r] = &ops.Add(
+          {{"op", std::string(io::kOpTypes[op].name)}, {"result", kResultNames[r]}});
     }
     for (int p = 0; p < 3; ++p) {
       m->latency_[op][p] =
-          &latency.Add({{"op", kOpNames[op]}, {"phase", kPhaseNames[p]}}, buckets);
+          &latency.Add({{"op", std::string(io::kOpTypes[op].name)}, {"phase", kPhaseNames[p]}},
+                       buckets);
     }
   }
   auto& bytes = prometheus::BuildCounter()
@@ -119,7 +142,13 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
                          .Help("Open Subscribe streams")
                          .Register(reg)
                          .Add({});
-  m->engine_gauges_ = std::make_shared<EngineGauges>(engine, log);
+  m->engine_gauges_ = std::make_shared<EngineGauges>(engine, log, read_budget);
+  m->streams_cut_ = &prometheus::BuildCounter()
+                         .Name("overlapd_streams_cut_total")
+                         .Help("Streams cancelled because a write waited on the client for over "
+                               "--write-stall-seconds")
+                         .Register(reg)
+                         .Add({});
   if (!listen.empty()) {
     try {
       // civetweb's defaults let two clients that send half a request hold
@@ -143,13 +172,18 @@ int Metrics::port() const {
   return ports.empty() ? 0 : ports.front();
 }
 
-void Metrics::RecordOp(MetricOp op, MetricResult result, uint64_t queued_ns,
-                       uint64_t service_ns) {
-  int o = static_cast<int>(op);
+void Metrics::RecordOp(const io::Op& op) {
+  const int o = static_cast<int>(op.type);
+  const MetricResult result = op.result == 0              ? MetricResult::kOk
+                              : op.result == -ECANCELED ? MetricResult::kCancelled
+                                                        : MetricResult::kError;
   ops_[o][static_cast<int>(result)]->Increment();
-  latency_[o][0]->Observe(static_cast<double>(queued_ns) * 1e-9);
-  latency_[o][1]->Observe(static_cast<double>(service_ns) * 1e-9);
-  latency_[o][2]->Observe(static_cast<double>(queued_ns + service_ns) * 1e-9);
+  latency_[o][0]->Observe(static_cast<double>(op.queued_ns) * 1e-9);
+  latency_[o][1]->Observe(static_cast<double>(op.service_ns) * 1e-9);
+  latency_[o][2]->Observe(static_cast<double>(op.queued_ns + op.service_ns) * 1e-9);
+  const io::OpTypeInfo& info = io::TypeInfo(op.type);
+  if (info.reads_file) AddBytesRead(op.bytes);
+  if (info.writes_file) AddBytesWritten(op.bytes);
 }
 
 }  // namespace overlapd

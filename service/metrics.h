@@ -20,10 +20,6 @@
 
 namespace overlapd {
 
-// The op label values; index with MetricOp.
-enum class MetricOp : int {
-  kRead, kWrite, kCopy, kFsync, kStat, kList, kRename, kDelete, kMkdir, kCount
-};
 enum class MetricResult : int { kOk, kError, kCancelled, kCount };
 enum class StreamRpc : int { kExecute, kSession, kSubscribe, kCount };
 
@@ -35,11 +31,11 @@ class Metrics {
   // `log`, when given, is sampled too (size, oldest seq).
   static absl::StatusOr<std::unique_ptr<Metrics>> Create(
       const std::string& listen, const io::Engine* engine,
-      const EventLog* log = nullptr);
+      const EventLog* log = nullptr, const io::ReadCredit* read_budget = nullptr);
 
-  // One completed op: counts, bytes and its queue/service/total latency.
-  void RecordOp(MetricOp op, MetricResult result, uint64_t queued_ns,
-                uint64_t service_ns);
+  // One completed op: its count by result, its queue/service/total
+  // latency, and the bytes it read or wrote (io::kOpTypes says which).
+  void RecordOp(const io::Op& op);
   void AddBytesRead(uint64_t n) { bytes_read_->Increment(static_cast<double>(n)); }
   void AddBytesWritten(uint64_t n) {
     bytes_written_->Increment(static_cast<double>(n));
@@ -49,6 +45,7 @@ class Metrics {
   }
   prometheus::Counter& events_lost() { return *events_lost_; }
   prometheus::Gauge& subscribers() { return *subscribers_; }
+  prometheus::Counter& streams_cut() { return *streams_cut_; }
   prometheus::Gauge& jobs(int state) { return *jobs_[state]; }
 
   std::shared_ptr<prometheus::Registry> registry() { return registry_; }
@@ -61,7 +58,7 @@ class Metrics {
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<prometheus::Collectable> engine_gauges_;
   std::unique_ptr<prometheus::Exposer> exposer_;
-  static constexpr int kOps = static_cast<int>(MetricOp::kCount);
+  static constexpr int kOps = static_cast<int>(io::kOpTypeCount);
   static constexpr int kResults = static_cast<int>(MetricResult::kCount);
   std::array<std::array<prometheus::Counter*, kResults>, kOps> ops_{};
   // [op][phase]: phase 0 queue, 1 service, 2 total.
@@ -72,6 +69,7 @@ class Metrics {
   std::array<prometheus::Gauge*, 6> jobs_{};  // by JobState value
   prometheus::Counter* events_lost_ = nullptr;
   prometheus::Gauge* subscribers_ = nullptr;
+  prometheus::Counter* streams_cut_ = nullptr;
 };
 
 }  // namespace overlapd

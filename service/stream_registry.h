@@ -15,6 +15,16 @@ class Drainable {
   // The server is stopping: stop taking new work, finish what is in flight,
   // end the call. Must not block.
   virtual void BeginShutdown() = 0;
+  // Cancels the call if one of its writes has waited on the client for more
+  // than `stall_ns` (a reader that stopped reading pins its buffers and its
+  // share of the server's read budget). Must not block.
+  virtual void CancelIfStalled(uint64_t now_ns, uint64_t stall_ns) {}
+  // The drain time is nearly up: cancel the ops in flight, so that their
+  // OP_CANCELLED events still reach the client before the call is cut.
+  virtual void CancelOps() {}
+  // Subscriptions outlive the other calls in a drain: they carry the jobs'
+  // last events.
+  virtual bool is_subscription() const { return false; }
   virtual void Ref() = 0;
   virtual void Unref() = 0;
 };
@@ -36,23 +46,52 @@ class StreamRegistry {
   // Calls BeginShutdown on every open stream, outside the lock (it may end
   // the call, and gRPC may then run OnDone, which calls Remove).
   void ShutdownAll() {
+    ForEach(/*stop=*/true, [](Drainable* d) { d->BeginShutdown(); });
+  }
+  // BeginShutdown on the calls other than subscriptions.
+  void ShutdownCalls() {
+    ForEach(/*stop=*/true, [](Drainable* d) {
+      if (!d->is_subscription()) d->BeginShutdown();
+    });
+  }
+  void CancelOps() {
+    ForEach(/*stop=*/true, [](Drainable* d) { d->CancelOps(); });
+  }
+  // Open calls other than subscriptions.
+  size_t calls() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t n = 0;
+    for (Drainable* d : streams_) n += d->is_subscription() ? 0 : 1;
+    return n;
+  }
+  // Cancels the streams whose writes stalled for over `stall_ns`.
+  void CancelStalled(uint64_t now_ns, uint64_t stall_ns) {
+    ForEach(/*stop=*/false, [&](Drainable* d) { d->CancelIfStalled(now_ns, stall_ns); });
+  }
+  size_t size() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return streams_.size();
+  }
+
+ private:
+  template <typename Fn>
+  void ForEach(bool stop, Fn fn) {
     std::vector<Drainable*> all;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
+      if (stop) stopping_ = true;
       for (Drainable* d : streams_) {
         d->Ref();
         all.push_back(d);
       }
     }
     for (Drainable* d : all) {
-      d->BeginShutdown();
+      fn(d);
       d->Unref();
     }
   }
 
- private:
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::unordered_set<Drainable*> streams_;
   bool stopping_ = false;
 };

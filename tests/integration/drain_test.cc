@@ -1,8 +1,11 @@
 // SIGTERM drains: calls in flight finish (a durable write is acknowledged
 // and on disk), new connections are refused, and the server exits 0.
 #include <signal.h>
+#include <sys/stat.h>
 
+#include <map>
 #include <string>
+#include <vector>
 #include <thread>
 
 #include <grpcpp/client_context.h>
@@ -165,6 +168,108 @@ TEST_F(DrainTest, ExecuteRacingSigtermEndsCleanly) {
   std::printf("Execute racing SIGTERM: status %d (%s), WRITE_COMPLETE %s\n",
               static_cast<int>(status.error_code()), status.error_message().c_str(),
               completed ? "yes" : "no");
+}
+
+
+// What a drain cuts short it reports: a job's copies still running when the
+// drain time is nearly up are cancelled, their OP_CANCELLED events and the
+// job's end reach a subscriber before its stream ends; a slow reader's read
+// ends with OP_CANCELLED and BATCH_COMPLETE before its call is cut; and no
+// partial copy destination or temp file stays on disk.
+TEST_F(DrainTest, WorkCutShortIsReportedAndLeavesNoPartialFiles) {
+  ASSERT_NO_FATAL_FAILURE(StartServer({"--drain-seconds", "2"}));
+  const std::string src = RandomBytes(32u << 20, 91);
+  WriteFileOrDie(server_->RootPath("src"), src);
+  ASSERT_EQ(::mkdir(server_->RootPath("c").c_str(), 0755), 0);
+  auto stub = server_->NewStub();
+  constexpr int kCopies = 100;
+  v1::Batch job_batch;
+  for (int i = 0; i < kCopies; ++i) {
+    v1::Op* op = job_batch.add_ops();
+    op->set_tag(i);
+    op->mutable_copy()->set_src("src");
+    op->mutable_copy()->set_dst("c/" + std::to_string(i));
+  }
+  v1::Job job;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->Submit(&ctx, job_batch, &job).ok());
+  }
+  // The subscriber follows the job from its start.
+  std::vector<v1::Event> seen;
+  grpc::Status sub_status;
+  grpc::ClientContext sub_ctx;
+  sub_ctx.set_deadline(system_clock::now() + seconds(60));
+  v1::SubscribeRequest req;
+  req.set_from_seq(0);
+  req.add_job_ids(job.id());
+  auto sub = server_->NewStub();
+  auto sub_reader = sub->Subscribe(&sub_ctx, req);
+  std::thread follower([&] {
+    v1::EventBatch msg;
+    while (sub_reader->Read(&msg)) {
+      for (const auto& e : msg.events()) seen.push_back(e);
+    }
+    sub_status = sub_reader->Finish();
+  });
+  // The slow reader: 64 reads of the 32 MiB file, one message per 20 ms.
+  v1::Batch reads;
+  for (int i = 0; i < 64; ++i) *reads.add_ops() = ReadOp(i, "src");
+  grpc::ClientContext read_ctx;
+  read_ctx.set_deadline(system_clock::now() + seconds(60));
+  auto read_stub = server_->NewStub();
+  auto reader = read_stub->Execute(&read_ctx, reads);
+  std::vector<v1::Event> read_events;
+  v1::EventBatch msg;
+  ASSERT_TRUE(reader->Read(&msg)) << "the reads never started";
+  for (const auto& e : msg.events()) read_events.push_back(e);
+  server_->Signal(SIGTERM);
+  while (reader->Read(&msg)) {
+    for (auto& e : *msg.mutable_events()) {
+      e.clear_data();
+      read_events.push_back(std::move(e));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the slow reader's pace
+  }
+  grpc::Status read_status = reader->Finish();
+  follower.join();
+  absl::StatusOr<int> exit_status = server_->Stop();
+  ASSERT_TRUE(exit_status.ok()) << exit_status.status();
+  EXPECT_EQ(*exit_status, 0);
+
+  // The reader: every read ended, cancelled ones said so, and the batch too.
+  std::map<uint64_t, int> read_terminals;
+  bool read_batch_done = false;
+  int reads_cancelled = 0;
+  for (const auto& e : read_events) {
+    if (e.type() == v1::BATCH_COMPLETE) read_batch_done = true;
+    if (e.type() == v1::READ_COMPLETE || e.type() == v1::OP_CANCELLED) ++read_terminals[e.tag()];
+    reads_cancelled += e.type() == v1::OP_CANCELLED;
+  }
+  EXPECT_TRUE(read_batch_done) << "the slow reader's call was cut without BATCH_COMPLETE: "
+                               << read_status.error_message();
+  EXPECT_EQ(read_terminals.size(), 64u);
+  EXPECT_GT(reads_cancelled, 0) << "nothing was cut short: the test tested nothing";
+  // The subscriber: one terminal event per copy and the job's end.
+  std::map<uint64_t, int> copy_terminals;
+  int cancelled = 0;
+  bool job_done = false;
+  for (const auto& e : seen) {
+    if (e.type() == v1::BATCH_COMPLETE) job_done = true;
+    if (e.type() == v1::COPY_COMPLETE || e.type() == v1::OP_CANCELLED || e.type() == v1::OP_FAILED) {
+      ++copy_terminals[e.tag()];
+    }
+    cancelled += e.type() == v1::OP_CANCELLED;
+  }
+  EXPECT_TRUE(job_done) << "the subscriber never saw the job end: " << sub_status.error_message();
+  EXPECT_EQ(copy_terminals.size(), static_cast<size_t>(kCopies));
+  for (const auto& [tag, n] : copy_terminals) EXPECT_EQ(n, 1) << "copy " << tag;
+  EXPECT_GT(cancelled, 0) << "every copy finished before the drain: nothing was tested";
+  // On disk: whole copies or none, and no temp files.
+  for (const std::string& name : ListDir(server_->RootPath("c"))) {
+    ASSERT_EQ(name.find(".overlapd-tmp-"), std::string::npos) << "left behind: " << name;
+    EXPECT_EQ(ReadFileOrDie(server_->RootPath("c/" + name)) == src, true) << "partial copy " << name;
+  }
 }
 
 }  // namespace

@@ -12,7 +12,9 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <thread>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -344,6 +346,307 @@ TEST_F(HostileServerTest, HalfSentRequestsDoNotBlockMetricsScrapes) {
   ASSERT_TRUE(scrape.ok()) << scrape.status();
   EXPECT_EQ(scrape->status, 200);
   EXPECT_NE(scrape->body.find("overlapd_ops_total"), std::string::npos);
+}
+
+
+// ---- item 10: server-wide memory budgets ----------------------------------
+
+// The value of the first sample of `name` (with `labels` inside its braces,
+// e.g. part="event_log") on the server's /metrics, or -1.
+double MetricSample(const ServerProcess& srv, const std::string& name, const std::string& labels) {
+  absl::StatusOr<HttpResponse> r = HttpGet(srv.metrics_port(), "/metrics");
+  if (!r.ok()) return -1;
+  const std::string head = labels.empty() ? name + " " : name + "{" + labels + "} ";
+  size_t at = r->body.find("\n" + head);
+  if (at == std::string::npos) return -1;
+  return std::stod(r->body.substr(at + 1 + head.size()));
+}
+
+TEST(MemoryBudgetTest, StalledReadersAreCutAndTheReadBudgetHolds) {
+  auto server = ServerProcess::Start({"--max-read-buffer-bytes", "64M",
+                                      "--max-inflight-read-bytes", "16M",
+                                      "--write-stall-seconds", "2"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  ServerProcess& srv = **server;
+  WriteFileOrDie(srv.RootPath("big"), RandomBytes(256u << 20, 31));
+  WriteFileOrDie(srv.RootPath("small"), "small file");
+  auto base = srv.Memory();
+  ASSERT_TRUE(base.ok());
+  // 12 readers that never read a byte of their answers: each would pin its
+  // 16 MiB of credit (192 MiB in all) without the server-wide budget. With
+  // it, 4 at a time get credit, stall and are cut; then the next 4.
+  struct Stalled {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<v1::EventBatch>> reader;
+  };
+  std::vector<std::unique_ptr<Stalled>> stalled;
+  std::vector<std::unique_ptr<v1::IoService::Stub>> stubs;
+  constexpr int kStalled = 12;
+  for (int i = 0; i < kStalled; ++i) {
+    stubs.push_back(srv.NewStub());  // a connection each: no shared window
+    auto s = std::make_unique<Stalled>();
+    s->reader = stubs.back()->Execute(&s->ctx, BatchOf({ReadOp(1, "big")}));
+    stalled.push_back(std::move(s));
+  }
+  // Until the server has cut them all for stalling (the budget was full
+  // meanwhile), sample its memory.
+  uint64_t peak = 0;
+  double cut = 0;
+  for (int i = 0; i < 1200 && cut < kStalled; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a sampling interval
+    auto m = srv.Memory();
+    if (m.ok()) peak = std::max(peak, m->rss);
+    double used = MetricSample(srv, "overlapd_memory_used_bytes", "part=\"read_buffers\"");
+    EXPECT_LE(used, 64.0 * (1 << 20) + (1 << 20)) << "the read budget was overrun";
+    cut = MetricSample(srv, "overlapd_streams_cut_total", "");
+  }
+  EXPECT_EQ(cut, kStalled) << "stalled streams were not cut";
+  std::cout << "RSS " << (base->rss >> 20) << " MiB before, peak " << (peak >> 20) << " MiB with "
+            << kStalled << " stalled readers of 16 MiB credit each, budget 64 MiB\n";
+  // Budget 64 MiB plus gRPC's own buffers and the allocator's slack.
+  EXPECT_LT(peak, base->rss + (150u << 20));
+  // A well-behaved client is served.
+  v1::Event e = RunOneOp(*srv.NewStub(), ReadOp(2, "small"));
+  EXPECT_EQ(e.type(), v1::READ_COMPLETE) << Describe(e);
+  for (auto& s : stalled) s->ctx.TryCancel();
+}
+
+TEST(MemoryBudgetTest, CompressedRequestsAreRefusedBeforeTheyInflate) {
+  auto server = ServerProcess::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  ServerProcess& srv = **server;
+  grpc::ChannelArguments args;
+  args.SetCompressionAlgorithm(GRPC_COMPRESS_GZIP);
+  args.SetMaxSendMessageSize(128 << 20);
+  auto channel = grpc::CreateCustomChannel(srv.address(), grpc::InsecureChannelCredentials(), args);
+  auto stub = v1::IoService::NewStub(channel);
+  auto base = srv.Memory();
+  ASSERT_TRUE(base.ok());
+  // 60 MiB of zeros: about 60 KiB on the wire.
+  CallResult r = RunExecute(*stub, BatchOf({WriteOp(1, "bomb", std::string(60u << 20, '\0'))}));
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << r.status.error_message();
+  EXPECT_FALSE(PathExists(srv.RootPath("bomb")));
+  auto after = srv.Memory();
+  ASSERT_TRUE(after.ok());
+  EXPECT_LT(after->peak_rss, base->peak_rss + (40u << 20)) << "the message was inflated";
+  // The same channel without compression is served.
+  CallResult plain = RunExecute(*srv.NewStub(), BatchOf({WriteOp(2, "plain", "x")}));
+  EXPECT_TRUE(plain.status.ok()) << plain.status.error_message();
+}
+
+TEST(MemoryBudgetTest, EventLogIsBoundedInBytes) {
+  auto server = ServerProcess::Start({"--event-log-bytes", "4M"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  ServerProcess& srv = **server;
+  auto stub = srv.NewStub();
+  // Failed Stats of ~3.8 KB paths: each event carries the path twice.
+  std::string path;
+  for (int i = 0; i < 15; ++i) absl::StrAppend(&path, std::string(250, 'a' + i), "/");
+  path += "missing";
+  std::vector<uint64_t> ids;
+  for (int j = 0; j < 5; ++j) {
+    v1::Batch b;
+    for (int i = 0; i < 1000; ++i) b.add_ops()->mutable_stat()->set_path(path);
+    grpc::ClientContext ctx;
+    v1::Job job;
+    ASSERT_TRUE(stub->Submit(&ctx, b, &job).ok());
+    ids.push_back(job.id());
+  }
+  for (uint64_t id : ids) {
+    for (int i = 0; i < 600; ++i) {
+      grpc::ClientContext ctx;
+      v1::GetJobRequest req;
+      req.set_id(id);
+      v1::Job job;
+      ASSERT_TRUE(stub->GetJob(&ctx, req, &job).ok());
+      if (job.state() != v1::RUNNING && job.state() != v1::QUEUED) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling a job
+    }
+  }
+  double used = MetricSample(srv, "overlapd_memory_used_bytes", "part=\"event_log\"");
+  double budget = MetricSample(srv, "overlapd_memory_budget_bytes", "part=\"event_log\"");
+  EXPECT_EQ(budget, 4.0 * (1 << 20));
+  EXPECT_GT(used, 1.0 * (1 << 20)) << "the log held next to nothing: was anything logged?";
+  EXPECT_LE(used, budget);
+  // A subscriber from the start learns exactly how much it lost.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::SubscribeRequest req;
+  req.set_from_seq(1);
+  auto reader = stub->Subscribe(&ctx, req);
+  v1::EventBatch msg;
+  ASSERT_TRUE(reader->Read(&msg));
+  ASSERT_GT(msg.events_size(), 0);
+  EXPECT_EQ(msg.events(0).type(), v1::EVENTS_LOST);
+  EXPECT_GT(msg.events(0).count(), 4000u);
+  ctx.TryCancel();
+}
+
+TEST(MemoryBudgetTest, StreamsOverTheServerLimitAreRefused) {
+  auto server = ServerProcess::Start({"--max-streams", "4"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  ServerProcess& srv = **server;
+  auto stub = srv.NewStub();
+  struct Open {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReaderWriter<v1::Batch, v1::EventBatch>> stream;
+  };
+  std::vector<std::unique_ptr<Open>> open;
+  for (int i = 0; i < 4; ++i) {
+    auto o = std::make_unique<Open>();
+    o->stream = stub->Session(&o->ctx);
+    // One answered batch: the stream is open on the server.
+    v1::Batch b = BatchOf({ReadOp(1, "nothing")});
+    ASSERT_TRUE(o->stream->Write(b));
+    v1::EventBatch msg;
+    bool done = false;
+    while (!done && o->stream->Read(&msg)) {
+      for (const auto& e : msg.events()) done |= e.type() == v1::BATCH_COMPLETE;
+    }
+    ASSERT_TRUE(done);
+    open.push_back(std::move(o));
+  }
+  CallResult refused = RunExecute(*stub, BatchOf({ReadOp(1, "nothing")}));
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(refused.status.error_message().find("--max-streams"), std::string::npos);
+  for (auto& o : open) {
+    o->stream->WritesDone();
+    o->stream->Finish();
+  }
+  CallResult later = RunExecute(*stub, BatchOf({ReadOp(1, "nothing")}));
+  EXPECT_TRUE(later.status.ok()) << later.status.error_message();
+}
+
+
+// ---- item 2: running out of file descriptors --------------------------------
+
+TEST(DescriptorTest, ServerAcceptsAgainAfterRunningOutOfDescriptors) {
+  auto server = ServerProcess::Start({"--max-open-files", "256"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  ServerProcess& srv = **server;
+  for (int i = 0; i < 300; ++i) WriteFileOrDie(srv.RootPath(absl::StrCat("f", i)), "data");
+  // A burst of raw connections past the server's limit.
+  std::vector<int> flood;
+  for (int i = 0; i < 400; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(srv.grpc_port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    flood.push_back(fd);
+  }
+  ASSERT_TRUE(srv.WaitForLog("out of file descriptors", std::chrono::seconds(10)))
+      << "the limit was never reached: the test tested nothing";
+  for (int fd : flood) close(fd);
+  // Accepting again, once the flood has gone.
+  bool served = false;
+  for (int i = 0; i < 100 && !served; ++i) {
+    auto stub = srv.NewStub();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    v1::Capabilities caps;
+    served = stub->GetCapabilities(&ctx, {}, &caps).ok();
+  }
+  EXPECT_TRUE(served) << "the server stopped accepting connections";
+  // More files in flight than its descriptors allow: the rest fail with
+  // RESOURCE_EXHAUSTED, none hangs, and the server goes on.
+  std::vector<v1::Op> ops;
+  for (int i = 0; i < 300; ++i) ops.push_back(ReadOp(i, absl::StrCat("f", i)));
+  CallResult r = RunExecute(*srv.NewStub(), BatchOf(std::move(ops)), std::chrono::seconds(30));
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  int ok = 0, exhausted = 0;
+  for (const auto& [tag, out] : GroupByTag(r.events)) {
+    ASSERT_NE(out.terminal(), nullptr) << tag;
+    ok += out.terminal()->type() == v1::READ_COMPLETE;
+    exhausted += out.terminal()->error().code() == kCodeResourceExhausted;
+  }
+  EXPECT_EQ(ok + exhausted, 300);
+  EXPECT_GT(ok, 0);
+}
+
+
+// ---- item 12: names that are not UTF-8 --------------------------------------
+
+TEST_F(HostileServerTest, NamesThatAreNotUtf8ListAndOpenByTheirWireName) {
+  // Latin-1 "café", a name cut inside a character, and a real U+F7A9 (the
+  // escape range itself, which must not be mistaken for an escape).
+  const std::vector<std::string> raw = {"caf\xe9.txt", "cut\xc3", "pua\xef\x9e\xa9"};
+  for (const auto& name : raw) WriteFileOrDie(server_->RootPath(name), "content of " + name);
+  WriteFileOrDie(server_->RootPath("plain.txt"), "plain");
+  // A subscriber following session events must live through the listing.
+  grpc::ClientContext sub_ctx;
+  sub_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::SubscribeRequest req;
+  req.set_include_session_events(true);
+  auto sub_stub = server_->NewStub();
+  auto sub = sub_stub->Subscribe(&sub_ctx, req);
+  v1::Op list;
+  list.set_tag(1);
+  list.mutable_list()->set_path("");
+  v1::Event listed = Run(list);
+  ASSERT_EQ(listed.type(), v1::LIST_COMPLETE) << Describe(listed);
+  std::vector<std::string> wire_names;
+  for (const auto& e : listed.entries()) {
+    if (e.name() != "plain.txt" && e.name() != "alive.txt") wire_names.push_back(e.name());
+  }
+  ASSERT_EQ(wire_names.size(), raw.size());
+  for (const auto& name : wire_names) {
+    v1::Event read = Run(ReadOp(2, name));
+    ASSERT_EQ(read.type(), v1::READ_COMPLETE) << Describe(read);
+    // The file it opened is the one whose bytes the name stands for.
+    bool matched = false;
+    for (const auto& r : raw) {
+      matched |= read.crc32c() == SoftCrc32c("content of " + r) && read.bytes() == 11 + r.size();
+    }
+    EXPECT_TRUE(matched) << "read of a listed name opened another file";
+  }
+  // The subscriber got the LIST_COMPLETE (entries and all) and goes on.
+  v1::EventBatch msg;
+  bool saw_list = false;
+  while (!saw_list && sub->Read(&msg)) {
+    for (const auto& e : msg.events()) saw_list |= e.type() == v1::LIST_COMPLETE;
+  }
+  EXPECT_TRUE(saw_list) << sub->Finish().error_message();
+  sub_ctx.TryCancel();
+  ExpectAlive();
+}
+
+
+TEST(MemoryBudgetTest, RapidResetFloodLeavesNoMemoryBehind) {
+  auto server = ServerProcess::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  ServerProcess& srv = **server;
+  WriteFileOrDie(srv.RootPath("small"), RandomBytes(256 << 10, 3));
+  auto stub = srv.NewStub();
+  auto base = srv.Memory();
+  ASSERT_TRUE(base.ok());
+  // Streams opened and reset at once, one after another on one connection
+  // (HTTP/2 "rapid reset"), bounded in count and time.
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  int streams = 0;
+  for (; streams < 20000 && std::chrono::steady_clock::now() < end; ++streams) {
+    grpc::ClientContext ctx;
+    auto reader = stub->Execute(&ctx, BatchOf({ReadOp(1, "small")}));
+    ctx.TryCancel();
+    reader->Finish();
+  }
+  auto during = srv.Memory();
+  ASSERT_TRUE(during.ok()) << "the server died";
+  // Memory comes back (freed memory is returned every 10 s).
+  uint64_t rss = during->rss;
+  for (int i = 0; i < 150 && rss > base->rss + (48u << 20); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // sampling
+    auto m = srv.Memory();
+    ASSERT_TRUE(m.ok());
+    rss = m->rss;
+  }
+  std::cout << streams << " streams reset: RSS " << (base->rss >> 20) << " MiB before, "
+            << (during->peak_rss >> 20) << " MiB peak, " << (rss >> 20) << " MiB after\n";
+  EXPECT_LT(rss, base->rss + (48u << 20)) << "memory stayed behind";
+  v1::Event e = RunOneOp(*srv.NewStub(), ReadOp(2, "small"));
+  EXPECT_EQ(e.type(), v1::READ_COMPLETE) << Describe(e);
 }
 
 // ---- items 5 and 6: a token's prefix is a second sandbox ---------------------
