@@ -93,7 +93,7 @@ nlohmann::json BenchResultJson(const std::string& command, const BenchOptions& o
 // Adds `bench read` and `bench write` to `app` (in the constructor) and runs
 // the one the user chose (Run, after app.parse). Not copyable or movable:
 // CLI11 writes the parsed flags into its members.
-class BenchCommands {
+class BenchCommands final : public CommandGroup {
  public:
   BenchCommands(CLI::App& app, const GlobalOptions& global);
   BenchCommands(const BenchCommands&) = delete;
@@ -103,7 +103,7 @@ class BenchCommands {
   // command line named none of them. `client` lists files and reads the
   // server's limits; the load runs on channels of its own to
   // GlobalOptions::server.
-  std::optional<absl::Status> Run(Client& client);
+  std::optional<absl::Status> Run(Client& client) override;
 
  private:
   absl::Status RunRead(Client& client);

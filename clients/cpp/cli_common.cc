@@ -1,8 +1,10 @@
 #include "clients/cpp/cli_common.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -44,6 +46,75 @@ void PrintError(const absl::Status& status) {
 
 void PrintJson(const json& object) { std::cout << object.dump() << '\n'; }
 
+RetryPolicy GlobalOptions::retry_policy() const {
+  RetryPolicy policy;
+  policy.retries = std::max(retries, 0);
+  return policy;
+}
+
+RetryFn GlobalOptions::on_retry() const {
+  if (quiet) return nullptr;
+  return [](const absl::Status& error, int retry, absl::Duration delay) {
+    std::fprintf(stderr, "overlap: %s: %s; retry %d in %s\n",
+                 absl::StatusCodeToString(error.code()).c_str(),
+                 std::string(error.message()).c_str(), retry,
+                 absl::FormatDuration(absl::Trunc(delay, absl::Milliseconds(1))).c_str());
+  };
+}
+
+json U64(uint64_t value) { return std::to_string(value); }
+json I64(int64_t value) { return std::to_string(value); }
+
+std::string EscapeName(absl::string_view name) {
+  std::string out;
+  out.reserve(name.size());
+  for (unsigned char c : name) {
+    switch (c) {
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      case '\\': out += "\\\\"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          absl::StrAppendFormat(&out, "\\x%02x", c);
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out;
+}
+
+size_t EditDistance(absl::string_view a, absl::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1,
+                         diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string ClosestMatch(absl::string_view word,
+                         const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_distance = 3;  // at most 2 edits
+  for (const std::string& candidate : candidates) {
+    const size_t d = EditDistance(word, candidate);
+    if (d < best_distance && 2 * d < std::max(word.size(), candidate.size())) {
+      best = candidate;
+      best_distance = d;
+    }
+  }
+  return best;
+}
+
 json ErrorJson(const absl::Status& status) {
   return {{"code", absl::StatusCodeToString(status.code())},
           {"message", std::string(status.message())}};
@@ -79,9 +150,9 @@ const char* FileTypeName(v1::FileType type) {
 json FileInfoJson(const v1::FileInfo& info) {
   return {{"name", info.name()},
           {"type", FileTypeName(info.type())},
-          {"size", info.size()},
+          {"size", U64(info.size())},
           {"mode", absl::StrFormat("%04o", info.mode())},
-          {"mtime_ns", info.mtime_ns()},
+          {"mtime_ns", I64(info.mtime_ns())},
           {"mtime", FormatTimeNs(info.mtime_ns())}};
 }
 
@@ -90,16 +161,16 @@ uint64_t LatencyMicros(const v1::Event& event) {
 }
 
 json EventJson(const v1::Event& event, const absl::Status& status) {
-  json object = {{"seq", event.seq()},
-                 {"job_id", event.job_id()},
-                 {"tag", event.tag()},
+  json object = {{"seq", U64(event.seq())},
+                 {"job_id", U64(event.job_id())},
+                 {"tag", U64(event.tag())},
                  {"type", v1::EventType_Name(event.type())},
                  {"op_index", event.op_index()},
                  {"path", event.path()},
-                 {"offset", event.offset()},
-                 {"bytes", event.bytes()},
+                 {"offset", U64(event.offset())},
+                 {"bytes", U64(event.bytes())},
                  {"crc32c", absl::StrFormat("%08x", event.crc32c())},
-                 {"latency_us", LatencyMicros(event)}};
+                 {"latency_us", U64(LatencyMicros(event))}};
   if (!status.ok()) {
     object["error"] = ErrorJson(status);
     if (event.error().errno_value() != 0) {
@@ -107,9 +178,9 @@ json EventJson(const v1::Event& event, const absl::Status& status) {
     }
   }
   if (event.type() == v1::EVENTS_LOST) {
-    object["count"] = event.count();
-    object["first_seq"] = event.first_seq();
-    object["last_seq"] = event.last_seq();
+    object["count"] = U64(event.count());
+    object["first_seq"] = U64(event.first_seq());
+    object["last_seq"] = U64(event.last_seq());
   }
   return object;
 }

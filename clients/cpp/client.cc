@@ -1,21 +1,11 @@
 #include "clients/cpp/client.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <fstream>
+#include <chrono>
 #include <limits>
 #include <optional>
-#include <random>
-#include <sstream>
 #include <utility>
 
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/client_interceptor.h>
 #include <grpcpp/support/channel_arguments.h>
 
 #include "absl/strings/str_cat.h"
@@ -25,336 +15,26 @@
 #include "clients/cpp/status_macros.h"
 
 namespace overlapd {
-namespace {
 
-using internal::Crc32c;
+using internal::CallGuard;
+using internal::CancelledBeforeStart;
 using internal::EventStatus;
 using internal::FromGrpcStatus;
-using internal::PutPlan;
-
-// Owns a file descriptor; closes it on destruction. Close() reports the
-// error of close(2), which for a written file can be the first sign of a
-// failed write-back (e.g. NFS, quota).
-class ScopedFd {
- public:
-  ScopedFd() = default;
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  ~ScopedFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  void reset(int fd) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-  absl::Status Close(const std::string& what) {
-    const int fd = fd_;
-    fd_ = -1;
-    if (fd >= 0 && ::close(fd) != 0) {
-      return absl::ErrnoToStatus(errno, absl::StrCat("close ", what));
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  int fd_ = -1;
-};
-
-// Reads exactly `len` bytes at `offset`. A short file means it changed under
-// us after fstat: the upload would no longer match its plan, so stop.
-absl::Status PreadExact(int fd, char* buf, uint64_t len, uint64_t offset,
-                        const std::string& what) {
-  while (len > 0) {
-    const ssize_t n = ::pread(fd, buf, len, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return absl::ErrnoToStatus(errno, absl::StrCat("read ", what));
-    }
-    if (n == 0) {
-      return absl::AbortedError(
-          absl::StrCat(what, ": file shrank while it was being sent"));
-    }
-    buf += n;
-    len -= static_cast<uint64_t>(n);
-    offset += static_cast<uint64_t>(n);
-  }
-  return absl::OkStatus();
-}
-
-absl::Status PwriteAll(int fd, absl::string_view data, uint64_t offset,
-                       const std::string& what) {
-  while (!data.empty()) {
-    const ssize_t n =
-        ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return absl::ErrnoToStatus(errno, absl::StrCat("write ", what));
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-    offset += static_cast<uint64_t>(n);
-  }
-  return absl::OkStatus();
-}
-
-uint64_t RandomU64() {
-  std::random_device rd;
-  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
-}
-
-// `what`: the missing piece, "REPLACE_ATOMIC" (small files) or "Rename"
-// (files larger than one Write op).
-absl::Status AtomicUnsupported(absl::string_view what,
-                               const absl::Status& server,
-                               absl::string_view note) {
-  return absl::UnimplementedError(
-      absl::StrCat("put --atomic: server does not support ", what, " yet (",
-                   server.message(), ")", note));
-}
-
-bool IsTerminal(v1::JobState state) {
-  return state == v1::SUCCEEDED || state == v1::FAILED ||
-         state == v1::CANCELLED;
-}
-
-bool IsFailure(const v1::Event& event) {
-  return event.type() == v1::OP_FAILED || event.type() == v1::OP_CANCELLED;
-}
-
-// Uploads one local file in chunks over one Session stream.
-//
-// Single-threaded pipelining: the caller's thread sends batches while fewer
-// than `inflight` are unacknowledged and otherwise reads events until one
-// batch completes. This cannot deadlock: the server stops reading batches only
-// while its credit is used up, and credit returns as ops complete, not as we
-// read; the events we leave unread meanwhile are a few small messages (no
-// data), far below the stream's flow-control window.
-//
-// Errors: the first OP_FAILED / OP_CANCELLED ends the upload with that op's
-// status; the stream is then cancelled so the server drops the rest. A broken
-// stream (Write/Read returning false) ends it with the call's final status.
-class ChunkUploader {
- public:
-  ChunkUploader(v1::IoService::Stub* stub, int fd, const PutPlan& plan,
-                const std::string& remote_path, bool durable, uint32_t inflight,
-                const ProgressFn& progress)
-      : stub_(stub),
-        fd_(fd),
-        plan_(plan),
-        durable_(durable),
-        inflight_(inflight),
-        progress_(progress) {
-    // One Batch is reused for every chunk, so its data buffer is allocated
-    // once: the client holds one chunk at a time.
-    batch_.add_ops()->mutable_write()->set_path(remote_path);
-  }
-
-  absl::Status Run() {
-    stream_ = stub_->Session(&context_);
-    return Close(SendAll());
-  }
-
- private:
-  absl::Status SendAll() {
-    const uint64_t count = plan_.chunk_count();
-    for (uint64_t i = 0; i < count; ++i) {
-      const bool last = i + 1 == count;
-      // The first chunk truncates the file; any other chunk landing before
-      // that truncate would be wiped, so wait for it.
-      if (i == 1) OVERLAP_RETURN_IF_ERROR(AwaitAtMost(0));
-      // Durable: the fsync behind the last chunk only covers writes that
-      // already completed, so it goes after all of them.
-      if (last && durable_ && count > 1) OVERLAP_RETURN_IF_ERROR(AwaitAtMost(0));
-      OVERLAP_RETURN_IF_ERROR(AwaitAtMost(inflight_ - 1));
-      OVERLAP_RETURN_IF_ERROR(Send(i, last));
-    }
-    return AwaitAtMost(0);
-  }
-
-  absl::Status Send(uint64_t index, bool last) {
-    batch_.set_tag(index);
-    v1::Op* op = batch_.mutable_ops(0);
-    op->set_tag(index);
-    v1::Write* write = op->mutable_write();
-    write->set_offset(plan_.offset(index));
-    write->set_mode(index == 0 ? v1::WRITE_MODE_TRUNCATE : v1::WRITE_MODE_AT);
-    write->set_durability(last && durable_ ? v1::DURABILITY_FULL
-                                           : v1::DURABILITY_NONE);
-    std::string* data = write->mutable_data();
-    data->resize(plan_.length(index));
-    OVERLAP_RETURN_IF_ERROR(PreadExact(fd_, data->data(), data->size(),
-                                       plan_.offset(index), write->path()));
-    write->set_expected_crc32c(Crc32c(*data));
-    // Write() serializes the batch before it returns; the buffer is free to
-    // be refilled afterwards.
-    if (!stream_->Write(batch_)) {
-      stream_ended_ = true;
-      return absl::UnavailableError("session stream closed by the server");
-    }
-    ++unacked_;
-    return absl::OkStatus();
-  }
-
-  // Reads events until at most `limit` batches are unacknowledged.
-  absl::Status AwaitAtMost(uint32_t limit) {
-    while (unacked_ > limit) {
-      if (!stream_->Read(&events_)) {
-        stream_ended_ = true;
-        return absl::InternalError(absl::StrFormat(
-            "session stream ended with %d batches unacknowledged", unacked_));
-      }
-      for (const v1::Event& event : events_.events()) {
-        OVERLAP_RETURN_IF_ERROR(HandleEvent(event));
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status HandleEvent(const v1::Event& event) {
-    if (IsFailure(event)) return EventStatus(event);
-    switch (event.type()) {
-      case v1::WRITE_COMPLETE:
-        if (event.bytes() != plan_.length(event.tag())) {
-          return absl::DataLossError(absl::StrFormat(
-              "%s: chunk at offset %d: server wrote %d of %d bytes",
-              event.path(), plan_.offset(event.tag()), event.bytes(),
-              plan_.length(event.tag())));
-        }
-        return absl::OkStatus();
-      case v1::BATCH_COMPLETE:
-        if (unacked_ == 0) {
-          return absl::InternalError("BATCH_COMPLETE for no pending batch");
-        }
-        --unacked_;
-        acked_bytes_ += plan_.length(event.tag());
-        if (progress_) progress_(acked_bytes_, plan_.size);
-        return absl::OkStatus();
-      default:
-        return absl::OkStatus();
-    }
-  }
-
-  // Ends the call. On success half-closes and returns the call's status; on
-  // failure cancels (an op failed: stop the others) unless the stream already
-  // broke, in which case the call's own status says why.
-  absl::Status Close(absl::Status status) {
-    if (status.ok()) {
-      stream_->WritesDone();
-      while (stream_->Read(&events_)) {
-      }
-      return FromGrpcStatus(stream_->Finish(), "Session");
-    }
-    if (!stream_ended_) context_.TryCancel();
-    while (stream_->Read(&events_)) {
-    }
-    const grpc::Status final_status = stream_->Finish();
-    if (stream_ended_ && !final_status.ok()) {
-      return FromGrpcStatus(final_status, "Session");
-    }
-    return status;
-  }
-
-  v1::IoService::Stub* stub_;
-  int fd_;
-  PutPlan plan_;
-  bool durable_;
-  uint32_t inflight_;
-  const ProgressFn& progress_;
-
-  grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::Batch, v1::EventBatch>> stream_;
-  bool stream_ended_ = false;
-  v1::Batch batch_;
-  v1::EventBatch events_;
-  uint32_t unacked_ = 0;
-  uint64_t acked_bytes_ = 0;
-};
-
-absl::StatusOr<std::string> ReadPem(const char* what, const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  if (in) text << in.rdbuf();
-  if (!in || text.str().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " ", path, ": cannot be read"));
-  }
-  return text.str();
-}
-
-// Adds the bearer token to every call's initial metadata. (gRPC's call
-// credentials are refused on plaintext channels, and a token on loopback
-// without TLS is a supported setup.)
-class TokenInterceptor final : public grpc::experimental::Interceptor {
- public:
-  explicit TokenInterceptor(const std::string* header) : header_(header) {}
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
-      methods->GetSendInitialMetadata()->emplace("authorization", *header_);
-    }
-    methods->Proceed();
-  }
-
- private:
-  const std::string* header_;
-};
-
-class TokenInterceptorFactory final
-    : public grpc::experimental::ClientInterceptorFactoryInterface {
- public:
-  explicit TokenInterceptorFactory(const std::string& token)
-      : header_(absl::StrCat("Bearer ", token)) {}
-  grpc::experimental::Interceptor* CreateClientInterceptor(
-      grpc::experimental::ClientRpcInfo* info) override {
-    return new TokenInterceptor(&header_);
-  }
-
- private:
-  const std::string header_;
-};
-
-}  // namespace
-
-absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateChannel(
-    const std::string& target, const ConnectOptions& options,
-    const grpc::ChannelArguments& args) {
-  if (target.empty()) return absl::InvalidArgumentError("empty server address");
-  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-  const bool client_cert = !options.tls_cert_file.empty() || !options.tls_key_file.empty();
-  if (!options.tls_ca_file.empty() || client_cert) {
-    grpc::SslCredentialsOptions ssl;
-    if (!options.tls_ca_file.empty()) {
-      OVERLAP_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPem("--tls-ca", options.tls_ca_file));
-    }
-    if (client_cert) {
-      if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
-        return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
-      }
-      OVERLAP_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadPem("--tls-cert", options.tls_cert_file));
-      OVERLAP_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadPem("--tls-key", options.tls_key_file));
-    }
-    credentials = grpc::SslCredentials(ssl);
-  }
-  std::shared_ptr<grpc::Channel> channel;
-  if (options.token.empty()) {
-    channel = grpc::CreateCustomChannel(target, credentials, args);
-  } else {
-    std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> chain;
-    chain.push_back(std::make_unique<TokenInterceptorFactory>(options.token));
-    channel = grpc::experimental::CreateCustomChannelWithInterceptors(target, credentials, args,
-                                                                      std::move(chain));
-  }
-  if (channel == nullptr) {
-    return absl::InternalError(absl::StrCat("cannot create channel to ", target));
-  }
-  return channel;
-}
+using internal::IsFailure;
+using internal::IsRefusedBatch;
+using internal::IsTerminal;
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const std::string& target,
                                                         const ConnectOptions& options) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(internal::kMaxMessageBytes);
   args.SetMaxSendMessageSize(internal::kMaxMessageBytes);
+  // gRPC waits 1 s, then up to 120 s, before reconnecting after a failed
+  // connect, and fails calls fast meanwhile; a retry (retry.h) after its own
+  // backoff would then meet the same stale failure. Reconnect soon instead.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   OVERLAP_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
                            CreateChannel(target, options, args));
   return std::make_unique<Client>(std::move(channel));
@@ -363,17 +43,49 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const std::string& targe
 Client::Client(std::shared_ptr<grpc::Channel> channel)
     : channel_(std::move(channel)), stub_(v1::IoService::NewStub(channel_)) {}
 
+absl::Status Client::WaitUntilConnected(const RetryPolicy& policy,
+                                        const RetryFn& on_retry) {
+  return Retry(policy, on_retry, [&](int) { return TryConnect(absl::Seconds(10)); },
+               [&] { return cancelled(); });
+}
+
+absl::Status Client::TryConnect(absl::Duration timeout) {
+  auto deadline = std::chrono::system_clock::now() +
+                  std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout));
+  grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
+  // After a failed connect the channel stays in TRANSIENT_FAILURE ("sticky")
+  // while it keeps reconnecting in the background (see Connect for its
+  // backoff) until one succeeds: give it one second to become READY.
+  if (state == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+    deadline = std::min(deadline, std::chrono::system_clock::now() + std::chrono::seconds(1));
+  }
+  while (state != GRPC_CHANNEL_READY) {
+    if (state == GRPC_CHANNEL_SHUTDOWN) return absl::UnavailableError("channel shut down");
+    if (!channel_->WaitForStateChange(state, deadline)) {
+      return absl::UnavailableError("cannot connect to the server");
+    }
+    if (cancelled()) return absl::CancelledError("interrupted while connecting");
+    state = channel_->GetState(/*try_to_connect=*/true);
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+      return absl::UnavailableError("cannot connect to the server");
+    }
+  }
+  return absl::OkStatus();
+}
+
 namespace {
 
-// One unary call: a fresh context, the response, or the call's status as
-// an absl::Status naming the RPC.
+// One unary call: a fresh context (registered with `cancel`), the response,
+// or the call's status as an absl::Status naming the RPC.
 template <typename Request, typename Response>
 absl::StatusOr<Response> CallUnary(
-    v1::IoService::Stub& stub,
+    v1::IoService::Stub& stub, CancelToken* cancel,
     grpc::Status (v1::IoService::Stub::*method)(grpc::ClientContext*, const Request&,
                                                 Response*),
     const Request& request, const char* name) {
   grpc::ClientContext context;
+  CallGuard guard(cancel, &context);
+  if (guard.cancelled()) return CancelledBeforeStart(name);
   Response response;
   OVERLAP_RETURN_IF_ERROR(FromGrpcStatus((stub.*method)(&context, request, &response), name));
   return response;
@@ -382,7 +94,7 @@ absl::StatusOr<Response> CallUnary(
 }  // namespace
 
 absl::StatusOr<v1::Capabilities> Client::Capabilities() {
-  return CallUnary(*stub_, &v1::IoService::Stub::GetCapabilities,
+  return CallUnary(*stub_, cancel_, &v1::IoService::Stub::GetCapabilities,
                    v1::GetCapabilitiesRequest(), "GetCapabilities");
 }
 
@@ -407,6 +119,8 @@ absl::Status Client::ExecuteUntil(
     const v1::Batch& batch,
     const std::function<absl::Status(v1::Event&)>& on_event) {
   grpc::ClientContext context;
+  CallGuard guard(cancel_, &context);
+  if (guard.cancelled()) return CancelledBeforeStart("Execute");
   std::unique_ptr<grpc::ClientReader<v1::EventBatch>> reader =
       stub_->Execute(&context, batch);
   v1::EventBatch events;
@@ -414,7 +128,15 @@ absl::Status Client::ExecuteUntil(
   bool batch_complete = false;
   while (stopped.ok() && reader->Read(&events)) {
     for (v1::Event& event : *events.mutable_events()) {
-      if (event.type() == v1::BATCH_COMPLETE) batch_complete = true;
+      if (event.type() == v1::BATCH_COMPLETE) {
+        batch_complete = true;
+        // Execute refuses a bad batch with the call's status; a server that
+        // says so in the event instead must not pass for success either.
+        if (IsRefusedBatch(event)) {
+          stopped = EventStatus(event);
+          break;
+        }
+      }
       stopped = on_event(event);
       if (!stopped.ok()) break;
     }
@@ -489,20 +211,27 @@ absl::Status Client::Mkdir(const std::string& path, bool parents) {
   return RunSingleOp(std::move(op), v1::MKDIR_COMPLETE).status();
 }
 
+absl::StatusOr<v1::Upload> Client::BeginUpload(const std::string& path) {
+  v1::BeginUploadRequest request;
+  request.set_path(path);
+  return CallUnary(*stub_, cancel_, &v1::IoService::Stub::BeginUpload, request,
+                   "BeginUpload");
+}
+
 absl::StatusOr<v1::Job> Client::Submit(const v1::Batch& batch) {
-  return CallUnary(*stub_, &v1::IoService::Stub::Submit, batch, "Submit");
+  return CallUnary(*stub_, cancel_, &v1::IoService::Stub::Submit, batch, "Submit");
 }
 
 absl::StatusOr<v1::Job> Client::GetJob(uint64_t id) {
   v1::GetJobRequest request;
   request.set_id(id);
-  return CallUnary(*stub_, &v1::IoService::Stub::GetJob, request, "GetJob");
+  return CallUnary(*stub_, cancel_, &v1::IoService::Stub::GetJob, request, "GetJob");
 }
 
 absl::StatusOr<v1::Job> Client::CancelJob(uint64_t id) {
   v1::CancelJobRequest request;
   request.set_id(id);
-  return CallUnary(*stub_, &v1::IoService::Stub::CancelJob, request, "CancelJob");
+  return CallUnary(*stub_, cancel_, &v1::IoService::Stub::CancelJob, request, "CancelJob");
 }
 
 absl::StatusOr<v1::ListJobsResponse> Client::ListJobs(
@@ -510,7 +239,7 @@ absl::StatusOr<v1::ListJobsResponse> Client::ListJobs(
   v1::ListJobsRequest request;
   request.set_page_size(page_size);
   request.set_page_token(page_token);
-  return CallUnary(*stub_, &v1::IoService::Stub::ListJobs, request, "ListJobs");
+  return CallUnary(*stub_, cancel_, &v1::IoService::Stub::ListJobs, request, "ListJobs");
 }
 
 absl::StatusOr<std::vector<v1::Job>> Client::ListAllJobs(size_t max_jobs) {
@@ -603,6 +332,8 @@ absl::Status Client::Subscribe(const v1::SubscribeRequest& request,
                                const SubscribeFn& on_event,
                                SubscribeStop* stop) {
   grpc::ClientContext context;
+  CallGuard guard(cancel_, &context);
+  if (guard.cancelled()) return CancelledBeforeStart("Subscribe");
   // Attached before the call starts: a Stop() in between cancels it as soon
   // as it starts (TryCancel before the call is remembered by gRPC).
   if (stop != nullptr && !stop->Attach(&context)) return absl::OkStatus();
@@ -687,260 +418,6 @@ absl::StatusOr<std::vector<v1::FileInfo>> Client::List(const std::string& dir) {
     if (more) start_after = entries.back().name();
   }
   return entries;
-}
-
-absl::StatusOr<uint64_t> Client::ReadRange(
-    const std::string& path, uint64_t offset, uint64_t length,
-    const std::function<absl::Status(v1::Event&)>& on_chunk) {
-  v1::Batch batch;
-  v1::Read* read = batch.add_ops()->mutable_read();
-  read->set_path(path);
-  read->set_offset(offset);
-  read->set_length(length);
-  uint64_t received = 0;
-  uint64_t total = 0;
-  bool complete = false;
-  OVERLAP_RETURN_IF_ERROR(ExecuteUntil(batch, [&](v1::Event& event) {
-    if (IsFailure(event)) return EventStatus(event);
-    if (event.type() == v1::READ_COMPLETE) {
-      complete = true;
-      total = event.bytes();
-      return absl::OkStatus();
-    }
-    if (event.type() != v1::READ_CHUNK) return absl::OkStatus();
-    const uint64_t size = event.data().size();
-    const uint32_t crc = Crc32c(event.data());
-    if (crc != event.crc32c()) {
-      return absl::DataLossError(absl::StrFormat(
-          "%s: chunk at offset %d: crc32c %08x, server said %08x", path,
-          event.offset(), crc, event.crc32c()));
-    }
-    // The chunk is written where it says; refuse one outside the request.
-    if (event.offset() < offset ||
-        (length != 0 && event.offset() + size > offset + length)) {
-      return absl::DataLossError(absl::StrFormat(
-          "%s: chunk at offset %d (%d bytes) is outside the requested range",
-          path, event.offset(), size));
-    }
-    received += size;
-    return on_chunk(event);
-  }));
-  if (!complete) return absl::InternalError("read ended without READ_COMPLETE");
-  if (received != total) {
-    return absl::DataLossError(absl::StrFormat(
-        "%s: received %d bytes in chunks, READ_COMPLETE says %d", path,
-        received, total));
-  }
-  return total;
-}
-
-absl::StatusOr<uint64_t> Client::GetFile(const std::string& remote_path,
-                                         const std::string& local_path,
-                                         const ProgressFn& progress) {
-  OVERLAP_ASSIGN_OR_RETURN(std::unique_ptr<v1::Capabilities> caps,
-                           OptionalCapabilities());
-  // A 0 window reads to EOF in one op; a server limit splits the file.
-  const uint64_t window = caps != nullptr ? caps->max_read_bytes() : 0;
-  uint64_t total_hint = 0;
-  if (progress) {
-    absl::StatusOr<std::vector<absl::StatusOr<v1::FileInfo>>> st =
-        Stat({remote_path});
-    if (st.ok() && (*st)[0].ok()) total_hint = (*st)[0]->size();
-  }
-
-  ScopedFd fd;
-  auto open_local = [&]() -> absl::Status {
-    if (fd.get() >= 0) return absl::OkStatus();
-    const int raw = ::open(local_path.c_str(),
-                           O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (raw < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", local_path));
-    fd.reset(raw);
-    return absl::OkStatus();
-  };
-  uint64_t offset = 0;
-  uint64_t done = 0;
-  for (;;) {
-    OVERLAP_ASSIGN_OR_RETURN(
-        const uint64_t got,
-        ReadRange(remote_path, offset, window, [&](v1::Event& chunk) {
-          OVERLAP_RETURN_IF_ERROR(open_local());
-          OVERLAP_RETURN_IF_ERROR(
-              PwriteAll(fd.get(), chunk.data(), chunk.offset(), local_path));
-          done += chunk.data().size();
-          if (progress) progress(done, total_hint);
-          return absl::OkStatus();
-        }));
-    OVERLAP_RETURN_IF_ERROR(open_local());  // an empty file has no chunks
-    offset += got;
-    if (window == 0 || got < window) break;
-  }
-  // The local file may have been longer before O_TRUNC raced with another
-  // writer, or chunks may be sparse at the end; the size is what was read.
-  if (::ftruncate(fd.get(), static_cast<off_t>(offset)) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("truncate ", local_path));
-  }
-  OVERLAP_RETURN_IF_ERROR(fd.Close(local_path));
-  return offset;
-}
-
-absl::StatusOr<uint64_t> Client::Cat(
-    const std::string& remote_path,
-    const std::function<absl::Status(absl::string_view)>& sink,
-    uint64_t window_bytes) {
-  OVERLAP_ASSIGN_OR_RETURN(std::unique_ptr<v1::Capabilities> caps,
-                           OptionalCapabilities());
-  uint64_t window = window_bytes == 0 ? (16u << 20) : window_bytes;
-  if (caps != nullptr && caps->max_read_bytes() > 0) {
-    window = std::min(window, caps->max_read_bytes());
-  }
-  internal::ReorderBuffer reorder(0, sink);
-  uint64_t offset = 0;
-  for (;;) {
-    OVERLAP_ASSIGN_OR_RETURN(
-        const uint64_t got,
-        ReadRange(remote_path, offset, window, [&](v1::Event& chunk) {
-          return reorder.Add(chunk.offset(),
-                             std::move(*chunk.mutable_data()));
-        }));
-    offset += got;
-    if (reorder.next_offset() != offset) {
-      return absl::DataLossError(absl::StrFormat(
-          "%s: missing bytes at offset %d", remote_path, reorder.next_offset()));
-    }
-    if (got < window) break;
-  }
-  return offset;
-}
-
-absl::StatusOr<uint64_t> Client::PutFile(const std::string& local_path,
-                                         const std::string& remote_path,
-                                         const PutOptions& options,
-                                         const ProgressFn& progress) {
-  ScopedFd fd(::open(local_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("open ", local_path));
-  }
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("stat ", local_path));
-  }
-  // Chunks are planned from the size, so it must be known up front.
-  if (!S_ISREG(st.st_mode)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(local_path, ": not a regular file"));
-  }
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
-  OVERLAP_ASSIGN_OR_RETURN(std::unique_ptr<v1::Capabilities> caps,
-                           OptionalCapabilities());
-  const uint64_t chunk =
-      internal::EffectiveChunkBytes(options.chunk_bytes, caps.get());
-  const uint32_t inflight =
-      internal::EffectiveInflight(options.inflight, caps.get());
-
-  // One REPLACE_ATOMIC op when the file fits in one Write op; the temp file
-  // and rename otherwise (see PutFile).
-  if (options.atomic &&
-      size <= internal::SingleWriteOpBytes(caps.get(), chunk)) {
-    OVERLAP_RETURN_IF_ERROR(
-        PutSmallAtomic(fd.get(), size, remote_path, options.durable));
-    if (progress) progress(size, size);
-  } else if (options.atomic) {
-    OVERLAP_RETURN_IF_ERROR(PutLargeAtomic(fd.get(), size, remote_path,
-                                           options.durable, chunk, inflight,
-                                           progress));
-  } else {
-    OVERLAP_RETURN_IF_ERROR(UploadChunks(fd.get(), size, remote_path,
-                                         options.durable, chunk, inflight,
-                                         progress));
-  }
-  return size;
-}
-
-absl::Status Client::UploadChunks(int fd, uint64_t size,
-                                  const std::string& remote_path, bool durable,
-                                  uint64_t chunk_bytes, uint32_t inflight,
-                                  const ProgressFn& progress) {
-  const PutPlan plan{size, chunk_bytes};
-  ChunkUploader uploader(stub_.get(), fd, plan, remote_path, durable, inflight,
-                         progress);
-  return uploader.Run();
-}
-
-absl::Status Client::PutSmallAtomic(int fd, uint64_t size,
-                                    const std::string& remote_path,
-                                    bool durable) {
-  v1::Batch batch;
-  v1::Write* write = batch.add_ops()->mutable_write();
-  write->set_path(remote_path);
-  write->set_mode(v1::WRITE_MODE_REPLACE_ATOMIC);
-  // REPLACE_ATOMIC already fsyncs the temporary file before the rename;
-  // FULL adds the directory fsync that makes the rename itself durable.
-  write->set_durability(durable ? v1::DURABILITY_FULL : v1::DURABILITY_NONE);
-  std::string* data = write->mutable_data();
-  data->resize(size);
-  OVERLAP_RETURN_IF_ERROR(PreadExact(fd, data->data(), size, 0, remote_path));
-  write->set_expected_crc32c(Crc32c(*data));
-  bool written = false;
-  const absl::Status status = ExecuteUntil(batch, [&](v1::Event& event) {
-    if (IsFailure(event)) return EventStatus(event);
-    if (event.type() == v1::WRITE_COMPLETE) written = true;
-    return absl::OkStatus();
-  });
-  // The server may refuse the mode while validating the batch (call status)
-  // or when running the op (OP_FAILED); both mean the same to the user.
-  if (status.code() == absl::StatusCode::kUnimplemented) {
-    return AtomicUnsupported("REPLACE_ATOMIC", status, "");
-  }
-  OVERLAP_RETURN_IF_ERROR(status);
-  if (!written) return absl::InternalError("atomic write ended without WRITE_COMPLETE");
-  return absl::OkStatus();
-}
-
-absl::Status Client::PutLargeAtomic(int fd, uint64_t size,
-                                    const std::string& remote_path,
-                                    bool durable, uint64_t chunk_bytes,
-                                    uint32_t inflight,
-                                    const ProgressFn& progress) {
-  // Too big for one REPLACE_ATOMIC op: write a hidden sibling, then rename it
-  // over the target (rename(2) within one directory is atomic). With durable,
-  // the temp file's last chunk fsyncs it and the directory before the rename,
-  // and a directory fsync after the rename makes the new name durable.
-  const std::string temp = internal::TempNameFor(remote_path, RandomU64());
-  auto remove_temp = [&]() {
-    v1::Batch batch;
-    batch.add_ops()->mutable_delete_()->set_path(temp);
-    // Best effort: the upload already failed with a more useful error.
-    ExecuteUntil(batch, [](v1::Event&) { return absl::OkStatus(); }).IgnoreError();
-  };
-  absl::Status status = UploadChunks(fd, size, temp, durable, chunk_bytes,
-                                     inflight, progress);
-  if (!status.ok()) {
-    remove_temp();
-    return status;
-  }
-
-  v1::Batch batch;
-  v1::Op* rename_op = batch.add_ops();
-  rename_op->mutable_rename()->set_src(temp);
-  rename_op->mutable_rename()->set_dst(remote_path);
-  if (durable) {
-    rename_op->set_link_next(true);
-    batch.add_ops()->mutable_fsync()->set_path(internal::ParentDir(remote_path));
-  }
-  bool renamed = false;
-  status = ExecuteUntil(batch, [&](v1::Event& event) {
-    if (event.type() == v1::RENAME_COMPLETE) renamed = true;
-    if (IsFailure(event)) return EventStatus(event);
-    return absl::OkStatus();
-  });
-  if (status.code() == absl::StatusCode::kUnimplemented && !renamed) {
-    // Leave the temp file: deleting anything on a server that half-supports
-    // this path is riskier than a stray hidden file.
-    return AtomicUnsupported("Rename", status,
-                             absl::StrCat("; the data was left in ", temp));
-  }
-  if (!status.ok() && !renamed) remove_temp();
-  return status;
 }
 
 }  // namespace overlapd

@@ -11,7 +11,7 @@
 //
 //   auto client = overlapd::Client::Connect("127.0.0.1:50051");
 //   if (!client.ok()) return client.status();
-//   absl::StatusOr<uint64_t> sent =
+//   absl::StatusOr<overlapd::TransferResult> put =
 //       (*client)->PutFile("/tmp/big.bin", "data/big.bin", {.durable = true});
 //
 // Detached jobs and the event stream:
@@ -26,8 +26,8 @@
 //
 // A Client holds no global state. It is thread-compatible: concurrent calls
 // on one Client are not supported (use one Client per thread; they may share
-// a channel through the Client(channel) constructor). The one exception is
-// SubscribeStop::Stop, which any thread may call.
+// a channel through the Client(channel) constructor). The exceptions are
+// SubscribeStop::Stop and CancelToken::Cancel, which any thread may call.
 #ifndef OVERLAPD_CLIENTS_CPP_CLIENT_H_
 #define OVERLAPD_CLIENTS_CPP_CLIENT_H_
 
@@ -39,37 +39,22 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+#include <utility>
+
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
-#include <grpcpp/support/channel_arguments.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "clients/cpp/cancel.h"
+#include "clients/cpp/channel.h"
+#include "clients/cpp/transfer.h"
 #include "overlapd/v1/overlapd.grpc.pb.h"
 
 namespace overlapd {
-
-// Options of PutFile.
-struct PutOptions {
-  // The file is on stable storage (file and directory entry fsynced) before
-  // PutFile returns OK.
-  bool durable = false;
-  // Readers of the remote path see the old content or the new one, never a
-  // mix; see PutFile for how.
-  bool atomic = false;
-  // Bytes per Write op (one Batch per chunk); capped by the server's
-  // max_op_bytes / max_message_bytes.
-  uint64_t chunk_bytes = 4u << 20;
-  // Batches sent but not yet acknowledged (BATCH_COMPLETE); capped by the
-  // server's max_inflight_ops_per_stream. The upload holds at most this many
-  // chunks on the server and one in the client.
-  uint32_t inflight = 8;
-};
-
-// Called after progress with bytes done and the total (0 when unknown).
-using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 
 // Called once per event of a stream, in arrival order.
 using EventFn = std::function<void(const v1::Event&)>;
@@ -112,21 +97,10 @@ class SubscribeStop {
   grpc::ClientContext* context_ = nullptr;  // guarded by mu_
 };
 
-// How to reach a server that has TLS (--tls-cert), mutual TLS
-// (--tls-client-ca) or bearer tokens (--tokens). Empty fields: plaintext, no
-// client certificate, no token.
-struct ConnectOptions {
-  std::string tls_ca_file{};    // PEM of the CA that signed the server's certificate
-  std::string tls_cert_file{};  // mutual TLS: this client's certificate chain (PEM)
-  std::string tls_key_file{};   // mutual TLS: this client's private key (PEM)
-  std::string token{};          // sent as "authorization: Bearer TOKEN" on every call
-};
-
-// A channel to `target` with `options` (credentials, and the token added to
-// every call). Errors: unreadable PEM files, a certificate without its key.
-absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateChannel(
-    const std::string& target, const ConnectOptions& options,
-    const grpc::ChannelArguments& args);
+namespace internal {
+class Uploader;
+class Downloader;
+}  // namespace internal
 
 class Client {
  public:
@@ -158,7 +132,9 @@ class Client {
   // Runs one batch with Execute and calls `on_event` for each event until
   // BATCH_COMPLETE. Returns the call's status: OK even when single ops fail
   // (their OP_FAILED events carry the error), non-OK when the batch was
-  // refused or the stream broke.
+  // refused (by the call's status or by a BATCH_COMPLETE carrying an error,
+  // which on_event does not see), the stream broke, or it ended before
+  // BATCH_COMPLETE.
   absl::Status Execute(const v1::Batch& batch, const EventFn& on_event);
 
   // --- Single-op helpers -------------------------------------------------
@@ -260,46 +236,59 @@ class Client {
                          const SubscribeFn& on_event,
                          SubscribeStop* stop = nullptr);
 
-  // Uploads `local_path` to `remote_path` and returns the bytes sent.
-  //
-  // The file is read and sent in chunks over one Session stream, one Write op
-  // (with its CRC32C) per batch, at most options.inflight batches
-  // unacknowledged: memory stays bounded whatever the file size. The first
-  // chunk truncates the remote file and is acknowledged before the others
-  // (written at their offsets) are sent, so a late truncate cannot wipe them.
-  // An empty file is created empty. The first failed op ends the upload with
-  // that op's code and message.
-  //
-  // durable: the last chunk is sent after every other one is acknowledged,
-  // with DURABILITY_FULL, so one fsync of the file and its directory covers
-  // the whole file.
-  //
-  // atomic: a file that fits in one Write op (the server's max_op_bytes,
-  // capped by the message limits; options.chunk_bytes when the server does
-  // not report its limits) is written with one WRITE_MODE_REPLACE_ATOMIC op.
-  // A larger one is written in chunks to a hidden temporary name in the same
-  // directory (".NAME.overlap-tmp-<random>") and renamed over the target. A
-  // server that does not implement REPLACE_ATOMIC or Rename answers
-  // UNIMPLEMENTED, reported as "put --atomic: server does not support ...
-  // yet (...)"; the target is never touched then.
-  absl::StatusOr<uint64_t> PutFile(const std::string& local_path,
-                                   const std::string& remote_path,
-                                   const PutOptions& options = {},
-                                   const ProgressFn& progress = nullptr);
+  // --- Whole-file transfers ----------------------------------------------
+  // Each call checks every event it relies on: an op's terminal event, each
+  // batch's BATCH_COMPLETE (a refused batch carries its error there), every
+  // chunk's CRC32C and the byte counts. It returns OK only when the whole
+  // file is where it was sent, and it never leaves a half-written
+  // destination behind unless asked to (PutOptions::in_place).
 
-  // Downloads `remote_path` into `local_path` (created or truncated) and
-  // returns the bytes received.
+  // Uploads `local_path` to `remote_path`.
   //
-  // Reads the file with Read ops of at most the server's max_read_bytes; the
-  // chunks arrive in any order and are written at their offsets (pwrite), so
-  // the client holds one chunk at a time. Every chunk's CRC32C is checked
-  // (DATA_LOSS on a mismatch) and the byte count is checked against
-  // READ_COMPLETE. The local file is only created once the remote read has
-  // started, so a missing remote file leaves no empty local file behind; a
-  // transfer that fails midway leaves the partial local file.
-  absl::StatusOr<uint64_t> GetFile(const std::string& remote_path,
-                                   const std::string& local_path,
-                                   const ProgressFn& progress = nullptr);
+  // The file goes to a temporary sibling of `remote_path` that is renamed
+  // over it once every chunk is acknowledged, so readers (and an interrupted
+  // upload) see the old file or the new one, never a mix. A file that fits
+  // in one Write op is sent as one WRITE_MODE_REPLACE_ATOMIC op (the server
+  // does the temp and rename); a larger one goes, in chunks of one Write op
+  // each (with its CRC32C), over one Session stream to the temp name that
+  // BeginUpload returns (a server without BeginUpload: a client-made name,
+  // ".NAME.overlap-tmp-<random>"), at most options.inflight batches
+  // unacknowledged, so memory stays bounded whatever the file size. A
+  // failed or cancelled upload deletes its temp file unless options.resume
+  // keeps it for the next try. See PutOptions for durable, in_place, resume
+  // and retries.
+  //
+  //   absl::StatusOr<TransferResult> put = client->PutFile(
+  //       "/tmp/big.bin", "data/big.bin", {.durable = true, .resume = true});
+  absl::StatusOr<TransferResult> PutFile(const std::string& local_path,
+                                         const std::string& remote_path,
+                                         const PutOptions& options = {},
+                                         const ProgressFn& progress = nullptr);
+
+  // Like PutFile, from a stream of unknown length (a pipe, stdin) read to
+  // its end. Always through a temp file and a rename (or in place with
+  // options.in_place); no resume, and no retry once input was consumed.
+  absl::StatusOr<TransferResult> PutStream(int fd, const std::string& remote_path,
+                                           const PutOptions& options = {},
+                                           const ProgressFn& progress = nullptr);
+
+  // Downloads `remote_path` into `local_path`.
+  //
+  // Bytes go to LOCAL.partial first; it is renamed over `local_path` only
+  // once every range has arrived with matching CRC32Cs and the sizes agree,
+  // so a failed or interrupted download leaves `local_path` as it was (and
+  // deletes LOCAL.partial unless options.resume keeps it). The file is read
+  // with one Read op per range of a few MiB, all in one batch; the chunks
+  // arrive in any order and are written at their offsets (pwrite), so the
+  // client holds one chunk at a time. ABORTED when the remote file changed
+  // (size or mtime) during the download.
+  //
+  //   absl::StatusOr<TransferResult> got =
+  //       client->GetFile("data/big.bin", "/tmp/big.bin", {.resume = true});
+  absl::StatusOr<TransferResult> GetFile(const std::string& remote_path,
+                                         const std::string& local_path,
+                                         const GetOptions& options = {},
+                                         const ProgressFn& progress = nullptr);
 
   // Streams `remote_path` to `sink` in file order and returns the byte count.
   // Reads windows of `window_bytes` one after another and reorders the chunks
@@ -309,9 +298,67 @@ class Client {
       const std::function<absl::Status(absl::string_view)>& sink,
       uint64_t window_bytes = 16u << 20);
 
+  // A server-minted temporary name for a piecewise upload of `path`
+  // (BeginUpload). UNIMPLEMENTED from a server that predates it.
+  absl::StatusOr<v1::Upload> BeginUpload(const std::string& path);
+
+  // The CRC32C of each [offset, offset + length) range of remote `path`,
+  // computed by the server without sending the bytes (a detached job of
+  // Read ops, whose READ_COMPLETE events carry each range's CRC32C).
+  // nullopt for a range that could not be read in full (short file, failed
+  // op, events no longer in the server's log). NOT_FOUND when `path` does
+  // not exist.
+  using Range = std::pair<uint64_t, uint64_t>;  // offset, length
+  absl::StatusOr<std::vector<std::optional<uint32_t>>> RemoteCrcs(
+      const std::string& path, const std::vector<Range>& ranges);
+
+  // The same for ranges of many files, e.g. whole files for `overlap sync`:
+  // a range whose op fails (a missing file, a short read) is nullopt; only
+  // PERMISSION_DENIED and UNAUTHENTICATED fail the call.
+  struct FileRange {
+    std::string path;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+  };
+  absl::StatusOr<std::vector<std::optional<uint32_t>>> RemoteCrcs(
+      const std::vector<FileRange>& ranges);
+
+  // Waits until the channel is connected, retrying a failed connect under
+  // `policy` (a server that is starting or restarting). Returns the last
+  // connect error, or OK; a caller may go on either way (its first call then
+  // reports the real error, e.g. a TLS failure). Every command of the CLI
+  // starts with this, so a transient outage before the first byte is retried
+  // for every command, whether or not the command itself is idempotent: no
+  // request has reached a server yet.
+  absl::Status WaitUntilConnected(const RetryPolicy& policy, const RetryFn& on_retry);
+
+  // From now on every call of this client registers with `cancel` (nullptr:
+  // none), so another thread can cancel it; see cancel.h.
+  void set_cancel(CancelToken* cancel) { cancel_ = cancel; }
+  bool cancelled() const { return cancel_ != nullptr && cancel_->cancelled(); }
+
  private:
+  friend class internal::Uploader;
+  friend class internal::Downloader;
+
+  // Cleanup after a failure or a cancel: while one lives, calls ignore the
+  // cancel token (a temp file must still be deleted after Ctrl-C).
+  class Uncancellable {
+   public:
+    explicit Uncancellable(Client& client)
+        : client_(client), saved_(client.cancel_) {
+      client_.cancel_ = nullptr;
+    }
+    ~Uncancellable() { client_.cancel_ = saved_; }
+
+   private:
+    Client& client_;
+    CancelToken* saved_;
+  };
+
   // Like Execute, but `on_event` may stop the stream with an error, which is
-  // then returned. Used by every convenience call.
+  // then returned. Used by every convenience call. A BATCH_COMPLETE that
+  // carries an error ends the call with that error.
   absl::Status ExecuteUntil(
       const v1::Batch& batch,
       const std::function<absl::Status(v1::Event&)>& on_event);
@@ -327,27 +374,27 @@ class Client {
       const std::string& path, uint64_t offset, uint64_t length,
       const std::function<absl::Status(v1::Event&)>& on_chunk);
 
-  // Capabilities, or nullopt-like nullptr when the server does not implement
+  // Capabilities, or nullptr when the server does not implement
   // GetCapabilities (then the client's defaults apply).
   absl::StatusOr<std::unique_ptr<v1::Capabilities>> OptionalCapabilities();
 
-  // Writes the local file `fd` of `size` bytes to `remote_path` in chunks over
-  // one Session (see PutFile).
-  absl::Status UploadChunks(int fd, uint64_t size,
-                            const std::string& remote_path, bool durable,
-                            uint64_t chunk_bytes, uint32_t inflight,
-                            const ProgressFn& progress);
+  // The READ_COMPLETE CRC32Cs of the job `job_id` by op tag, read back from
+  // the server's event log (see RemoteCrcs).
+  // The first OP_FAILED's status goes to `failure`.
+  absl::Status CollectJobCrcs(uint64_t job_id, size_t ops,
+                              std::vector<std::optional<uint32_t>>* crcs,
+                              const std::vector<FileRange>& ranges, size_t first,
+                              absl::Status* failure);
+  // RemoteCrcs of `ranges`, and the first op failure in `failure`.
+  absl::StatusOr<std::vector<std::optional<uint32_t>>> RangeCrcs(
+      const std::vector<FileRange>& ranges, absl::Status* failure);
 
-  // The atomic variants of PutFile.
-  absl::Status PutSmallAtomic(int fd, uint64_t size,
-                              const std::string& remote_path, bool durable);
-  absl::Status PutLargeAtomic(int fd, uint64_t size,
-                              const std::string& remote_path, bool durable,
-                              uint64_t chunk_bytes, uint32_t inflight,
-                              const ProgressFn& progress);
+  // One connect attempt of WaitUntilConnected.
+  absl::Status TryConnect(absl::Duration timeout);
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::IoService::Stub> stub_;
+  CancelToken* cancel_ = nullptr;
 };
 
 }  // namespace overlapd

@@ -44,7 +44,8 @@ absl::Status EventStatus(const v1::Event& event) {
     if (code == absl::StatusCode::kOk) code = absl::StatusCode::kCancelled;
     if (message.empty()) message = "operation cancelled";
   } else if (code == absl::StatusCode::kOk) {
-    // A failure without a code is a server bug; never report it as success.
+    // A failure (or a refused batch) without a code is a server bug; never
+    // report it as success.
     code = absl::StatusCode::kUnknown;
   }
   if (message.empty()) message = absl::StatusCodeToString(code);
@@ -55,12 +56,30 @@ absl::Status EventStatus(const v1::Event& event) {
   return absl::Status(code, message);
 }
 
-uint64_t PutPlan::chunk_count() const {
+bool IsFailure(const v1::Event& event) {
+  return event.type() == v1::OP_FAILED || event.type() == v1::OP_CANCELLED;
+}
+
+bool IsRefusedBatch(const v1::Event& event) {
+  return event.type() == v1::BATCH_COMPLETE &&
+         (event.error().code() != 0 || !event.error().message().empty());
+}
+
+bool IsTerminal(v1::JobState state) {
+  return state == v1::SUCCEEDED || state == v1::FAILED ||
+         state == v1::CANCELLED;
+}
+
+absl::Status CancelledBeforeStart(absl::string_view rpc) {
+  return absl::CancelledError(absl::StrCat("interrupted before ", rpc));
+}
+
+uint64_t ChunkPlan::chunk_count() const {
   if (size == 0) return 1;
   return (size + chunk_bytes - 1) / chunk_bytes;
 }
 
-uint64_t PutPlan::length(uint64_t index) const {
+uint64_t ChunkPlan::length(uint64_t index) const {
   const uint64_t start = offset(index);
   if (start >= size) return 0;
   return std::min(chunk_bytes, size - start);

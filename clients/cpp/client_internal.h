@@ -11,10 +11,12 @@
 #include <string>
 #include <utility>
 
+#include <grpcpp/client_context.h>
 #include <grpcpp/support/status.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "clients/cpp/cancel.h"
 #include "ioengine/crc32c.h"
 #include "overlapd/v1/overlapd.pb.h"
 
@@ -50,13 +52,54 @@ absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view rpc);
 absl::StatusCode CodeFromInt(int code);
 
 // The status of an OP_FAILED or OP_CANCELLED event: its error code and
-// message, prefixed with the event's path when the message lacks it.
+// message, prefixed with the event's path when the message lacks it. Also
+// for a BATCH_COMPLETE that carries an error (a batch a Session refused).
 absl::Status EventStatus(const v1::Event& event);
 
-// How PutFile splits a local file of `size` bytes into Write ops of at most
-// `chunk_bytes`. An empty file is still one (empty) chunk, so the remote file
-// is created.
-struct PutPlan {
+// An op's failure: OP_FAILED or OP_CANCELLED.
+bool IsFailure(const v1::Event& event);
+
+// A BATCH_COMPLETE with an error: the server refused the whole batch (a
+// Session answers a refused batch this way and goes on), so none of its ops
+// ran and none will have a terminal event.
+bool IsRefusedBatch(const v1::Event& event);
+
+// SUCCEEDED, FAILED or CANCELLED.
+bool IsTerminal(v1::JobState state);
+
+// Registers a call's context with a CancelToken for the call's lifetime.
+// cancelled(): the token was already cancelled, so the call must not start
+// (nothing was registered).
+class CallGuard {
+ public:
+  CallGuard(CancelToken* token, grpc::ClientContext* context)
+      : token_(token), context_(context) {
+    if (token_ != nullptr && !token_->Attach(context_)) {
+      cancelled_ = true;
+      token_ = nullptr;
+    }
+  }
+  ~CallGuard() {
+    if (token_ != nullptr) token_->Detach(context_);
+  }
+  CallGuard(const CallGuard&) = delete;
+  CallGuard& operator=(const CallGuard&) = delete;
+
+  bool cancelled() const { return cancelled_; }
+
+ private:
+  CancelToken* token_;
+  grpc::ClientContext* context_;
+  bool cancelled_ = false;
+};
+
+// The status of a call that was not started because of `CallGuard`.
+absl::Status CancelledBeforeStart(absl::string_view rpc);
+
+// How a file of `size` bytes is split into ranges of at most `chunk_bytes`:
+// PutFile's Write ops, GetFile's Read ops, a resume's CRC checks. An empty
+// file is still one (empty) chunk, so an upload creates the remote file.
+struct ChunkPlan {
   uint64_t size = 0;
   uint64_t chunk_bytes = 1;
 
@@ -70,7 +113,7 @@ struct PutPlan {
 // is given, and by the client's own message limit.
 uint64_t EffectiveChunkBytes(uint64_t requested, const v1::Capabilities* caps);
 
-// The largest file PutFile --atomic sends as one WRITE_MODE_REPLACE_ATOMIC
+// The largest file PutFile sends as one WRITE_MODE_REPLACE_ATOMIC
 // op: the server's max_op_bytes capped like a chunk (message limits), or
 // `fallback` (the upload chunk size) when the server reports no max_op_bytes.
 uint64_t SingleWriteOpBytes(const v1::Capabilities* caps, uint64_t fallback);
@@ -82,8 +125,9 @@ uint32_t EffectiveInflight(uint32_t requested, const v1::Capabilities* caps);
 // The directory part of a remote path: "a/b/c" -> "a/b", "c" -> ".".
 std::string ParentDir(absl::string_view path);
 
-// The temporary name an atomic put writes before renaming: same directory,
-// hidden, "a/b/c" -> "a/b/.c.overlap-tmp-<16 hex digits of random>".
+// The temporary name a put writes before renaming when the server has no
+// BeginUpload: same directory, hidden,
+// "a/b/c" -> "a/b/.c.overlap-tmp-<16 hex digits of random>".
 std::string TempNameFor(absl::string_view path, uint64_t random);
 
 // Turns chunks that arrive in any order into an in-order byte stream.

@@ -95,16 +95,16 @@ TEST(StatusTest, FailureWithoutCodeIsNeverOk) {
   EXPECT_EQ(EventStatus(cancelled).code(), absl::StatusCode::kCancelled);
 }
 
-TEST(PutPlanTest, EmptyFileIsOneEmptyChunk) {
-  const PutPlan plan{0, 4096};
+TEST(ChunkPlanTest, EmptyFileIsOneEmptyChunk) {
+  const ChunkPlan plan{0, 4096};
   EXPECT_EQ(plan.chunk_count(), 1u);
   EXPECT_EQ(plan.offset(0), 0u);
   EXPECT_EQ(plan.length(0), 0u);
 }
 
-TEST(PutPlanTest, ChunksCoverTheFileExactly) {
+TEST(ChunkPlanTest, ChunksCoverTheFileExactly) {
   for (uint64_t size : {1ull, 4095ull, 4096ull, 4097ull, 3 * 4096ull + 7}) {
-    const PutPlan plan{size, 4096};
+    const ChunkPlan plan{size, 4096};
     uint64_t covered = 0;
     for (uint64_t i = 0; i < plan.chunk_count(); ++i) {
       EXPECT_EQ(plan.offset(i), covered);
@@ -116,9 +116,9 @@ TEST(PutPlanTest, ChunksCoverTheFileExactly) {
   }
 }
 
-TEST(PutPlanTest, TenGibFileWithDefaultChunks) {
+TEST(ChunkPlanTest, TenGibFileWithDefaultChunks) {
   const uint64_t size = 10ull << 30;
-  const PutPlan plan{size, EffectiveChunkBytes(0, nullptr)};
+  const ChunkPlan plan{size, EffectiveChunkBytes(0, nullptr)};
   EXPECT_EQ(plan.chunk_bytes, 4u << 20);
   EXPECT_EQ(plan.chunk_count(), 2560u);
   EXPECT_EQ(plan.length(2559), 4u << 20);
@@ -465,10 +465,12 @@ v1::Job SampleJob() {
 TEST(FormatTest, JobOutputs) {
   const v1::Job job = SampleJob();
   const nlohmann::json object = JobJson(job);
-  EXPECT_EQ(object["id"], 42);
+  // 64-bit integers are strings (exact past 2^53); 32-bit ones numbers.
+  EXPECT_EQ(object["id"], "42");
   EXPECT_EQ(object["state"], "FAILED");
   EXPECT_EQ(object["ops_failed"], 1);
-  EXPECT_EQ(object["bytes_written"], 1u << 20);
+  EXPECT_EQ(object["bytes_written"], "1048576");
+  EXPECT_EQ(object["created_ns"], "1700000000000000000");
   EXPECT_EQ(object["created"], "2023-11-14T22:13:20Z");
   v1::Job queued;
   EXPECT_TRUE(JobJson(queued)["started"].is_null());
@@ -526,8 +528,8 @@ TEST(FormatTest, EventLines) {
             "17 42 2 OP_FAILED a.txt.bak 0 5 00000abc NOT_FOUND: a.txt.bak: "
             "No such file or directory");
   nlohmann::json object = EventJson(event, internal::EventStatus(event));
-  EXPECT_EQ(object["seq"], 17);
-  EXPECT_EQ(object["job_id"], 42);
+  EXPECT_EQ(object["seq"], "17");  // 64-bit: strings
+  EXPECT_EQ(object["job_id"], "42");
   EXPECT_EQ(object["type"], "OP_FAILED");
   EXPECT_EQ(object["crc32c"], "00000abc");
   EXPECT_EQ(object["error"]["code"], "NOT_FOUND");
@@ -544,8 +546,8 @@ TEST(FormatTest, EventLines) {
             "100 0 0 EVENTS_LOST - 0 0 00000000 lost=50 first_seq=40 "
             "last_seq=89");
   object = EventJson(lost, absl::OkStatus());
-  EXPECT_EQ(object["count"], 50);
-  EXPECT_EQ(object["last_seq"], 89);
+  EXPECT_EQ(object["count"], "50");
+  EXPECT_EQ(object["last_seq"], "89");
   EXPECT_FALSE(object.contains("error"));
 }
 

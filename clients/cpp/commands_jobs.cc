@@ -69,7 +69,7 @@ void PrintJobFields(const v1::Job& job) {
   const absl::Time now = absl::Now();
   std::cout << "id: " << job.id() << '\n'
             << "state: " << v1::JobState_Name(job.state()) << '\n'
-            << "label: " << job.label() << '\n'
+            << "label: " << EscapeName(job.label()) << '\n'
             << "ops_total: " << job.ops_total() << '\n'
             << "ops_done: " << job.ops_done() << '\n'
             << "ops_failed: " << job.ops_failed() << '\n'
@@ -188,18 +188,18 @@ std::string FormatAge(int64_t unix_ns, absl::Time now) {
 }
 
 json JobJson(const v1::Job& job) {
-  return {{"id", job.id()},
+  return {{"id", U64(job.id())},
           {"state", v1::JobState_Name(job.state())},
           {"label", job.label()},
           {"ops_total", job.ops_total()},
           {"ops_done", job.ops_done()},
           {"ops_failed", job.ops_failed()},
           {"ops_cancelled", job.ops_cancelled()},
-          {"bytes_read", job.bytes_read()},
-          {"bytes_written", job.bytes_written()},
-          {"created_ns", job.created_ns()},
-          {"started_ns", job.started_ns()},
-          {"finished_ns", job.finished_ns()},
+          {"bytes_read", U64(job.bytes_read())},
+          {"bytes_written", U64(job.bytes_written())},
+          {"created_ns", I64(job.created_ns())},
+          {"started_ns", I64(job.started_ns())},
+          {"finished_ns", I64(job.finished_ns())},
           {"created", TimeOrNull(job.created_ns())},
           {"started", TimeOrNull(job.started_ns())},
           {"finished", TimeOrNull(job.finished_ns())}};
@@ -217,7 +217,7 @@ std::string JobRow(const v1::Job& job, absl::Time now) {
       v1::JobState_Name(job.state()),
       absl::StrCat(job.ops_done(), "/", job.ops_total()), job.ops_failed(),
       HumanBytes(job.bytes_read()), HumanBytes(job.bytes_written()),
-      FormatAge(job.created_ns(), now), job.label());
+      FormatAge(job.created_ns(), now), EscapeName(job.label()));
 }
 
 std::string JobSummary(const v1::Job& job) {
@@ -255,7 +255,7 @@ std::string EventLine(const v1::Event& event) {
   std::string line = absl::StrFormat(
       "%d %d %d %s %s %d %d %08x", event.seq(), event.job_id(), event.tag(),
       v1::EventType_Name(event.type()),
-      event.path().empty() ? "-" : event.path(), event.offset(), event.bytes(),
+      event.path().empty() ? "-" : EscapeName(event.path()), event.offset(), event.bytes(),
       event.crc32c());
   if (event.type() == v1::EVENTS_LOST) {
     absl::StrAppendFormat(&line, " lost=%d first_seq=%d last_seq=%d",
@@ -273,10 +273,11 @@ std::string EventLine(const v1::Event& event) {
 // Commands
 // ---------------------------------------------------------------------------
 
-JobCommands::JobCommands(CLI::App& app, const GlobalOptions& global)
-    : global_(global) {
-  // CLI::NonNegativeNumber names DBL_MAX in full in its message.
-  const CLI::Validator kSeconds(
+namespace {
+
+// CLI::NonNegativeNumber names DBL_MAX in full in its message.
+const CLI::Validator& SecondsValidator() {
+  static const CLI::Validator* const kSeconds = new CLI::Validator(
       [](std::string& text) -> std::string {
         double seconds = 0;
         if (!absl::SimpleAtod(text, &seconds) || !(seconds >= 0)) {
@@ -285,6 +286,20 @@ JobCommands::JobCommands(CLI::App& app, const GlobalOptions& global)
         return std::string();
       },
       "SECONDS");
+  return *kSeconds;
+}
+
+}  // namespace
+
+JobCommands::JobCommands(CLI::App& app, const GlobalOptions& global)
+    : global_(global) {
+  AddSubmitCommands(app);
+  AddJobCommands(app);
+  AddWatch(app);
+}
+
+void JobCommands::AddSubmitCommands(CLI::App& app) {
+  const CLI::Validator& kSeconds = SecondsValidator();
   backup_ = AddCommand(
       app, "backup", "Back up remote files to PATH.bak in one detached job",
       "One detached job (Submit) with one server-side Copy op per PATH:\n"
@@ -337,6 +352,10 @@ JobCommands::JobCommands(CLI::App& app, const GlobalOptions& global)
                       "(0: no limit)")
       ->check(kSeconds);
 
+}
+
+void JobCommands::AddJobCommands(CLI::App& app) {
+  const CLI::Validator& kSeconds = SecondsValidator();
   jobs_ = AddCommand(
       app, "jobs", "List jobs, newest first",
       "Prints a header line, then one line per job:\n"
@@ -368,6 +387,9 @@ JobCommands::JobCommands(CLI::App& app, const GlobalOptions& global)
                       "(0: no limit)")
       ->check(kSeconds);
 
+}
+
+void JobCommands::AddWatch(CLI::App& app) {
   watch_ = AddCommand(
       app, "watch", "Follow the server's event stream",
       "Subscribes to the server's event log and prints one line per event,\n"

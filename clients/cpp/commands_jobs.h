@@ -31,7 +31,7 @@ namespace cli {
 // Adds the job commands to `app` (in the constructor) and runs the one the
 // user chose (Run, after app.parse). Not copyable or movable: CLI11 writes
 // the parsed flags into its members.
-class JobCommands {
+class JobCommands final : public CommandGroup {
  public:
   JobCommands(CLI::App& app, const GlobalOptions& global);
   JobCommands(const JobCommands&) = delete;
@@ -39,9 +39,13 @@ class JobCommands {
 
   // The status of the job command that was parsed, or nullopt when the
   // command line named none of them.
-  std::optional<absl::Status> Run(Client& client);
+  std::optional<absl::Status> Run(Client& client) override;
 
  private:
+  void AddSubmitCommands(CLI::App& app);  // backup, submit
+  void AddJobCommands(CLI::App& app);     // jobs, job, cancel
+  void AddWatch(CLI::App& app);
+
   absl::Status RunBackup(Client& client);
   absl::Status RunSubmit(Client& client);
   absl::Status RunJobs(Client& client);

@@ -1,9 +1,5 @@
 // The `overlap` CLI as a user runs it: a subprocess against a real server.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <chrono>
-#include <cstring>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -17,48 +13,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr uint64_t kBigFile = 256ull << 20;
-constexpr size_t kBlock = 4u << 20;
-
-// Writes `size` pseudo-random bytes to `path`, 4 MiB at a time (a different
-// block each time, so a misplaced chunk is caught).
-void WriteRandomFile(const std::string& path, uint64_t size, uint64_t seed) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  ASSERT_GE(fd, 0) << path << ": " << std::strerror(errno);
-  for (uint64_t done = 0, i = 0; done < size; ++i) {
-    const std::string block = RandomBytes(std::min<uint64_t>(kBlock, size - done), seed + i);
-    ASSERT_EQ(::write(fd, block.data(), block.size()), static_cast<ssize_t>(block.size()));
-    done += block.size();
-  }
-  ASSERT_EQ(::close(fd), 0);
-}
-
-// Byte-compares two files, like cmp(1): "" when identical, else where the
-// first difference is.
-std::string Cmp(const std::string& a, const std::string& b) {
-  const int fa = ::open(a.c_str(), O_RDONLY | O_CLOEXEC);
-  const int fb = ::open(b.c_str(), O_RDONLY | O_CLOEXEC);
-  std::string result;
-  std::string ba(kBlock, '\0'), bb(kBlock, '\0');
-  for (uint64_t offset = 0; result.empty();) {
-    if (fa < 0 || fb < 0) {
-      result = "cannot open " + (fa < 0 ? a : b);
-      break;
-    }
-    const ssize_t na = ::pread(fa, ba.data(), kBlock, static_cast<off_t>(offset));
-    const ssize_t nb = ::pread(fb, bb.data(), kBlock, static_cast<off_t>(offset));
-    if (na != nb) {
-      result = "sizes differ near offset " + std::to_string(offset);
-    } else if (na <= 0) {
-      break;  // both at EOF (or both failing, which the sizes check catches)
-    } else if (std::memcmp(ba.data(), bb.data(), static_cast<size_t>(na)) != 0) {
-      result = "bytes differ in the block at offset " + std::to_string(offset);
-    }
-    offset += static_cast<uint64_t>(std::max<ssize_t>(na, 0));
-  }
-  if (fa >= 0) ::close(fa);
-  if (fb >= 0) ::close(fb);
-  return result;
-}
 
 class CliTest : public ServerTest {};
 
@@ -73,13 +27,13 @@ TEST_F(CliTest, PutThenGet256MiBIsByteIdentical) {
   const double put_s = std::chrono::duration<double>(Clock::now() - start).count();
   ASSERT_EQ(put.exit_code, 0) << put.err;
   // What the server wrote, checked on its disk.
-  EXPECT_EQ(Cmp(local, server_->RootPath("big.bin")), "");
+  EXPECT_EQ(CompareFiles(local, server_->RootPath("big.bin")), "");
 
   start = Clock::now();
   CommandResult get = server_->RunCli({"get", "big.bin", back});
   const double get_s = std::chrono::duration<double>(Clock::now() - start).count();
   ASSERT_EQ(get.exit_code, 0) << get.err;
-  EXPECT_EQ(Cmp(local, back), "");
+  EXPECT_EQ(CompareFiles(local, back), "");
 
   RecordProperty("put_seconds", std::to_string(put_s));
   RecordProperty("get_seconds", std::to_string(get_s));

@@ -349,10 +349,12 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
       ::mkdir(server->scratch_.c_str(), 0755) != 0) {
     return ErrnoStatus("mkdir");
   }
-  std::vector<std::string> argv = {BinDir() + "/overlapd",
-                                   "--root", server->root_,
-                                   "--listen", "127.0.0.1:0",
+  std::vector<std::string> argv = {BinDir() + "/overlapd", "--root", server->root_,
                                    "--metrics-listen", "127.0.0.1:0"};
+  // A test that restarts a server on the same port passes its own --listen.
+  if (std::find(extra_flags.begin(), extra_flags.end(), "--listen") == extra_flags.end()) {
+    argv.insert(argv.end(), {"--listen", "127.0.0.1:0"});
+  }
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Spawn(argv);
   if (!process.ok()) return process.status();

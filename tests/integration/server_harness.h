@@ -136,7 +136,8 @@ absl::StatusOr<ProcMemory> ReadProcMemory(pid_t pid);
 class ServerProcess {
  public:
   // Starts overlapd --root <temp>/root --listen 127.0.0.1:0
-  // --metrics-listen 127.0.0.1:0 plus `extra_flags`, and waits up to 15 s
+  // --metrics-listen 127.0.0.1:0 plus `extra_flags` (a --listen there
+  // replaces the default one), and waits up to 15 s
   // for its ready line. The error carries the server's output. A non-empty
   // `root` serves that directory instead (created by the server if missing,
   // never removed): to restart a server on what another one left.

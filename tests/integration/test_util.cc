@@ -1,9 +1,12 @@
 #include "tests/integration/test_util.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -110,6 +113,58 @@ std::vector<std::string> ListDir(const std::string& path) {
   if (ec) ADD_FAILURE() << "cannot list " << path << ": " << ec.message();
   std::sort(names.begin(), names.end());
   return names;
+}
+
+std::map<std::string, uint64_t> TreeSnapshot(const std::string& dir) {
+  std::map<std::string, uint64_t> tree;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir, ec)) {
+    const std::string rel = std::filesystem::relative(entry.path(), dir, ec).string();
+    tree[rel] = entry.is_regular_file(ec) ? entry.file_size(ec) : 0;
+  }
+  if (ec) ADD_FAILURE() << "cannot walk " << dir << ": " << ec.message();
+  return tree;
+}
+
+namespace {
+constexpr size_t kBlock = 4u << 20;
+}  // namespace
+
+void WriteRandomFile(const std::string& path, uint64_t size, uint64_t seed) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0) << path << ": " << std::strerror(errno);
+  for (uint64_t done = 0, i = 0; done < size; ++i) {
+    const std::string block = RandomBytes(std::min<uint64_t>(kBlock, size - done), seed + i);
+    ASSERT_EQ(::write(fd, block.data(), block.size()), static_cast<ssize_t>(block.size()));
+    done += block.size();
+  }
+  ASSERT_EQ(::close(fd), 0);
+}
+
+std::string CompareFiles(const std::string& a, const std::string& b) {
+  const int fa = ::open(a.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fb = ::open(b.c_str(), O_RDONLY | O_CLOEXEC);
+  std::string result;
+  std::string ba(kBlock, '\0'), bb(kBlock, '\0');
+  for (uint64_t offset = 0; result.empty();) {
+    if (fa < 0 || fb < 0) {
+      result = "cannot open " + (fa < 0 ? a : b);
+      break;
+    }
+    const ssize_t na = ::pread(fa, ba.data(), kBlock, static_cast<off_t>(offset));
+    const ssize_t nb = ::pread(fb, bb.data(), kBlock, static_cast<off_t>(offset));
+    if (na != nb) {
+      result = "sizes differ near offset " + std::to_string(offset);
+    } else if (na <= 0) {
+      break;  // both at EOF (or both failing, which the sizes check catches)
+    } else if (std::memcmp(ba.data(), bb.data(), static_cast<size_t>(na)) != 0) {
+      result = "bytes differ in the block at offset " + std::to_string(offset);
+    }
+    offset += static_cast<uint64_t>(std::max<ssize_t>(na, 0));
+  }
+  if (fa >= 0) ::close(fa);
+  if (fb >= 0) ::close(fb);
+  return result;
 }
 
 v1::Op ReadOp(uint64_t tag, const std::string& path, uint64_t offset,

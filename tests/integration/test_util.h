@@ -37,6 +37,16 @@ void WriteFileOrDie(const std::string& path, absl::string_view data);
 bool PathExists(const std::string& path);  // lstat: a dangling link exists
 // Names in a directory, sorted.
 std::vector<std::string> ListDir(const std::string& path);
+// Every file and directory under `dir` (hidden ones too), by path relative
+// to it, with its size (directories: 0), for "nothing changed" checks.
+std::map<std::string, uint64_t> TreeSnapshot(const std::string& dir);
+
+// Writes `size` pseudo-random bytes to `path`, 4 MiB at a time (a different
+// block each time, so a misplaced chunk is caught).
+void WriteRandomFile(const std::string& path, uint64_t size, uint64_t seed);
+// Byte-compares two files, like cmp(1): "" when identical, else where the
+// first difference is.
+std::string CompareFiles(const std::string& a, const std::string& b);
 
 v1::Op ReadOp(uint64_t tag, const std::string& path, uint64_t offset = 0,
               uint64_t length = 0);
