@@ -81,6 +81,7 @@ bool EventStream::HasOpCredit(uint32_t ops) const {
 }
 
 void EventStream::SubmitBatch(v1::Batch& batch, const std::string& base) {
+  last_batch_ns_.store(MonotonicNs(), std::memory_order_release);
   uint64_t id = ctx_.next_job_id.fetch_add(1, std::memory_order_relaxed);
   if (batch.ops_size() == 0) {
     EventNode* done = new EventNode;
@@ -107,7 +108,14 @@ void EventStream::SubmitBatch(v1::Batch& batch, const std::string& base) {
   b->Start(ctx_.engine);
 }
 
+void EventStream::ShutdownIfIdle(uint64_t now_ns, uint64_t idle_ns) {
+  if (ops_live_.load(std::memory_order_acquire) != 0) return;
+  if (now_ns - last_batch_ns_.load(std::memory_order_acquire) < idle_ns) return;
+  BeginShutdown();
+}
+
 void EventStream::RefuseBatch(uint64_t tag, const absl::Status& status) {
+  last_batch_ns_.store(MonotonicNs(), std::memory_order_release);
   EventNode* node = new EventNode;
   v1::Event& e = node->event;
   e.set_job_id(ctx_.next_job_id.fetch_add(1, std::memory_order_relaxed));

@@ -60,6 +60,7 @@ class EventStream : public io::OpSink, public Drainable, public StreamWriter {
   void BeginShutdown() override;
   void CancelIfStalled(uint64_t now_ns, uint64_t stall_ns) override;
   void CancelOps() override;
+  void ShutdownIfIdle(uint64_t now_ns, uint64_t idle_ns) override;
   void Ref() override { refs_.fetch_add(1, std::memory_order_relaxed); }
   void Unref() override;
 
@@ -126,6 +127,7 @@ class EventStream : public io::OpSink, public Drainable, public StreamWriter {
   const StreamRpc rpc_;
   io::ReadCredit read_credit_;
   std::shared_ptr<const std::string> owner_;  // see SetOwner
+  std::atomic<uint64_t> last_batch_ns_{0};  // MonotonicNs of the last batch received
   std::mutex call_mu_;  // orders CancelIfStalled before the end of Done
   grpc::CallbackServerContext* call_ = nullptr;  // null once Done ran
   bool cut_ = false;  // under call_mu_: cancelled for stalling

@@ -142,11 +142,15 @@ void Drain(const ServerConfig& config, overlapd::ServiceContext& ctx, grpc::Serv
   const auto drain = milliseconds(int64_t{config.drain_seconds} * 1000);
   const auto deadline = std::chrono::system_clock::now() + drain;
   const auto cancel_at = std::chrono::steady_clock::now() + drain - std::min(drain / 2, milliseconds(1000));
-  // Idle Sessions stop reading batches (they end once their ops are done);
-  // subscriptions go on, to carry the jobs' last events.
-  ctx.streams.ShutdownCalls();
+  // Calls end as they fall idle: a Session that has had no batch and no op
+  // in flight for half a second stops reading (an upload sending batch
+  // after batch goes on); subscriptions go on, to carry the jobs' last
+  // events.
   std::thread stopper([&] { server.Shutdown(deadline); });
-  while (ctx.streams.calls() > 0 && std::chrono::steady_clock::now() < cancel_at) {
+  const uint64_t idle_ns = 500'000'000;
+  while (std::chrono::steady_clock::now() < cancel_at) {
+    ctx.streams.ShutdownIdleCalls(overlapd::MonotonicNs(), idle_ns);
+    if (ctx.streams.calls() == 0) break;
     std::this_thread::sleep_for(milliseconds(20));  // polling the calls' end
   }
   auto left = cancel_at - std::chrono::steady_clock::now();
@@ -154,7 +158,7 @@ void Drain(const ServerConfig& config, overlapd::ServiceContext& ctx, grpc::Serv
   jobs.Drain(std::max<int64_t>(
       0, std::chrono::duration_cast<std::chrono::nanoseconds>(left).count()));
   ctx.streams.CancelOps();
-  ctx.streams.ShutdownAll();
+  ctx.streams.ShutdownAll();  // the rest stop reading; subscriptions end
   stopper.join();
 }
 

@@ -25,6 +25,10 @@ class Drainable {
   // Subscriptions outlive the other calls in a drain: they carry the jobs'
   // last events.
   virtual bool is_subscription() const { return false; }
+  // In a drain: a call that has had nothing to do for `idle_ns` (no op in
+  // flight, no batch received) begins its shutdown; one still sending
+  // batches (an upload) goes on. Must not block.
+  virtual void ShutdownIfIdle(uint64_t now_ns, uint64_t idle_ns) { BeginShutdown(); }
   virtual void Ref() = 0;
   virtual void Unref() = 0;
 };
@@ -48,10 +52,10 @@ class StreamRegistry {
   void ShutdownAll() {
     ForEach(/*stop=*/true, [](Drainable* d) { d->BeginShutdown(); });
   }
-  // BeginShutdown on the calls other than subscriptions.
-  void ShutdownCalls() {
-    ForEach(/*stop=*/true, [](Drainable* d) {
-      if (!d->is_subscription()) d->BeginShutdown();
+  // ShutdownIfIdle on the calls other than subscriptions.
+  void ShutdownIdleCalls(uint64_t now_ns, uint64_t idle_ns) {
+    ForEach(/*stop=*/true, [&](Drainable* d) {
+      if (!d->is_subscription()) d->ShutdownIfIdle(now_ns, idle_ns);
     });
   }
   void CancelOps() {

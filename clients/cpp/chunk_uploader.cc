@@ -68,7 +68,42 @@ absl::Status ChunkUploader::SendAll(ChunkSource& source) {
     if (truncate) OVERLAP_RETURN_IF_ERROR(AwaitAtMost(0));
     first = false;
   }
-  return AwaitAtMost(0);
+  OVERLAP_RETURN_IF_ERROR(AwaitAtMost(0));
+  if (options_.tail == nullptr || options_.tail->ops_size() == 0) return absl::OkStatus();
+  return SendTail();
+}
+
+absl::Status ChunkUploader::SendTail() {
+  v1::Batch tail = *options_.tail;
+  const uint64_t tag = next_tag_++;
+  tail.set_tag(tag);
+  if (options_.tail_state != nullptr) options_.tail_state->sent = true;
+  if (!stream_->Write(tail)) {
+    stream_ended_ = true;
+    return absl::UnavailableError("session stream closed by the server");
+  }
+  int completed = 0;
+  for (;;) {
+    if (!stream_->Read(&events_)) {
+      stream_ended_ = true;
+      return absl::UnavailableError("session stream ended before the upload's last batch");
+    }
+    for (const v1::Event& event : events_.events()) {
+      if (IsFailure(event)) return EventStatus(event);
+      if (event.type() != v1::BATCH_COMPLETE) {
+        if (event.type() != v1::OP_CANCELLED) ++completed;
+        continue;
+      }
+      if (event.tag() != tag) continue;
+      if (completed != tail.ops_size()) {
+        return absl::InternalError(absl::StrFormat(
+            "%s: %d of %d ops of the last batch reported completion", options_.path, completed,
+            tail.ops_size()));
+      }
+      if (options_.tail_state != nullptr) options_.tail_state->done = true;
+      return absl::OkStatus();
+    }
+  }
 }
 
 absl::Status ChunkUploader::Send(bool truncate, uint64_t offset) {

@@ -93,6 +93,18 @@ class ChunkUploader {
     // needs no truncate, and a retry must not wipe acknowledged chunks.
     bool truncate_first = true;
     uint32_t inflight = 8;
+    // Sent on the same stream once every chunk is acknowledged (the rename
+    // of a temp file over its target), when it has ops: a server that is
+    // draining refuses new calls but lets an open stream go on, so an
+    // upload in flight at SIGTERM still completes. Every op must report
+    // its completion. Not owned; may be null.
+    const v1::Batch* tail = nullptr;
+    // Where the tail got to: sent (its outcome may be unknown) and done.
+    struct TailState {
+      bool sent = false;
+      bool done = false;
+    };
+    TailState* tail_state = nullptr;
   };
   using AckFn = std::function<void(uint64_t offset, uint64_t bytes)>;
 
@@ -108,6 +120,7 @@ class ChunkUploader {
   };
 
   absl::Status SendAll(ChunkSource& source);
+  absl::Status SendTail();
   absl::Status Send(bool truncate, uint64_t offset);
   absl::Status AwaitAtMost(size_t limit);
   absl::Status HandleEvent(const v1::Event& event);

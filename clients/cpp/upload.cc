@@ -52,9 +52,13 @@ class Uploader {
   absl::Status ReuseTemp(int fd, const ChunkPlan& plan, const std::string& temp,
                          std::vector<bool>* need);
   absl::Status SendFile(int fd, const ChunkPlan& plan, const std::string& path,
-                        bool truncate_first, std::vector<bool>* need);
+                        bool truncate_first, std::vector<bool>* need,
+                        const v1::Batch* tail = nullptr,
+                        ChunkUploader::Options::TailState* tail_state = nullptr);
+  // `maybe_renamed`: a rename was sent before and its outcome is unknown.
   absl::Status Publish(const std::string& temp, const std::string& remote,
-                       uint64_t size);
+                       uint64_t size, bool maybe_renamed = false);
+  v1::Batch PublishBatch(const std::string& temp, const std::string& remote) const;
   absl::Status SyncInPlace(const std::string& remote);
   absl::Status Failed(const absl::Status& status, const std::string& remote,
                       const std::string& temp, bool keep_temp);
@@ -132,8 +136,15 @@ absl::StatusOr<TransferResult> Uploader::PutFile(const std::string& local,
   // A temp file is fresh or checked: written at offsets only (no truncate,
   // which a late retry could replay over acknowledged chunks); Publish
   // checks its size.
-  absl::Status status = SendFile(fd.get(), plan, temp, /*truncate_first=*/false, &need);
-  if (status.ok()) status = Publish(temp, remote, info.size);
+  // The rename goes on the upload's own stream (see ChunkUploader::Options::
+  // tail); Publish, over a call of its own, when that did not happen.
+  // The temp is fresh, or each of its chunks was checked against the local
+  // file of the same size: its size is the file's, which Publish would check.
+  const v1::Batch publish = PublishBatch(temp, remote);
+  ChunkUploader::Options::TailState tail;
+  absl::Status status =
+      SendFile(fd.get(), plan, temp, /*truncate_first=*/false, &need, &publish, &tail);
+  if (status.ok() && !tail.done) status = Publish(temp, remote, info.size, tail.sent);
   if (!status.ok()) return Failed(status, remote, temp, options_.resume);
   if (options_.resume) RemoveQuietly(state_file);
   return result_;
@@ -233,7 +244,9 @@ absl::Status Uploader::ReuseTemp(int fd, const ChunkPlan& plan,
 // Sends the chunks `need` marks, retrying transient failures; a retry sends
 // only the chunks not yet acknowledged.
 absl::Status Uploader::SendFile(int fd, const ChunkPlan& plan, const std::string& path,
-                                bool truncate_first, std::vector<bool>* need) {
+                                bool truncate_first, std::vector<bool>* need,
+                                const v1::Batch* tail,
+                                ChunkUploader::Options::TailState* tail_state) {
   bool any_acked = false;
   return Retry(options_.retry, options_.on_retry, [&](int attempt) {
     if (attempt > 0) ++result_.retries;
@@ -241,7 +254,11 @@ absl::Status Uploader::SendFile(int fd, const ChunkPlan& plan, const std::string
     // Once a chunk is acknowledged a truncate would wipe it: a retry writes
     // at offsets only, and Publish checks the size.
     ChunkUploader uploader(client_.stub_.get(), client_.cancel_,
-                           {path, truncate_first && !any_acked, inflight_},
+                           {path, truncate_first && !any_acked, inflight_,
+                            // A tail whose outcome is unknown is not sent
+                            // again: Publish finds out what happened.
+                            tail_state != nullptr && tail_state->sent ? nullptr : tail,
+                            tail_state},
                            [&](uint64_t offset, uint64_t bytes) {
                              (*need)[offset / plan.chunk_bytes] = false;
                              any_acked = true;
@@ -255,9 +272,29 @@ absl::Status Uploader::SendFile(int fd, const ChunkPlan& plan, const std::string
 // (a resumed or retried upload writes at offsets and never truncates).
 // durable: fsync the temp file before and the directory after the rename,
 // in one linked chain.
+// The rename of the finished temp file over the target; durable: fsync the
+// temp file before and the directory after, in one linked chain.
+v1::Batch Uploader::PublishBatch(const std::string& temp, const std::string& remote) const {
+  v1::Batch batch;
+  if (options_.durable) {
+    v1::Op* sync = batch.add_ops();
+    sync->set_link_next(true);
+    sync->mutable_fsync()->set_path(temp);
+  }
+  v1::Op* rename = batch.add_ops();
+  rename->mutable_rename()->set_src(temp);
+  rename->mutable_rename()->set_dst(remote);
+  if (options_.durable) {
+    rename->set_link_next(true);
+    batch.add_ops()->mutable_fsync()->set_path(ParentDir(remote));
+  }
+  for (int i = 0; i < batch.ops_size(); ++i) batch.mutable_ops(i)->set_tag(i);
+  return batch;
+}
+
 absl::Status Uploader::Publish(const std::string& temp, const std::string& remote,
-                               uint64_t size) {
-  bool renamed_before = false;
+                               uint64_t size, bool maybe_renamed) {
+  bool renamed_before = maybe_renamed;
   return Retry(options_.retry, options_.on_retry, [&](int attempt) -> absl::Status {
     if (attempt > 0) ++result_.retries;
     OVERLAP_ASSIGN_OR_RETURN(auto stat, client_.Stat({temp}));
@@ -274,20 +311,7 @@ absl::Status Uploader::Publish(const std::string& temp, const std::string& remot
           "%s holds %d bytes, expected %d; %s was not replaced", temp,
           stat[0]->size(), size, remote));
     }
-    v1::Batch batch;
-    if (options_.durable) {
-      v1::Op* sync = batch.add_ops();
-      sync->set_link_next(true);
-      sync->mutable_fsync()->set_path(temp);
-    }
-    v1::Op* rename = batch.add_ops();
-    rename->mutable_rename()->set_src(temp);
-    rename->mutable_rename()->set_dst(remote);
-    if (options_.durable) {
-      rename->set_link_next(true);
-      batch.add_ops()->mutable_fsync()->set_path(ParentDir(remote));
-    }
-    for (int i = 0; i < batch.ops_size(); ++i) batch.mutable_ops(i)->set_tag(i);
+    const v1::Batch batch = PublishBatch(temp, remote);
     int completed = 0;
     renamed_before = true;
     absl::Status status = client_.ExecuteUntil(batch, [&](v1::Event& event) {

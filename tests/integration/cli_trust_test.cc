@@ -301,6 +301,37 @@ TEST_F(CliTrustTest, CtrlCDuringPutLeavesTheOldRemoteFileAndNoTemp) {
   EXPECT_FALSE(PathExists(local + ".overlap-resume"));
 }
 
+// SIGTERM of the server while a 1 GiB put streams: the drain lets the
+// upload go on (its stream keeps sending batches, and the rename goes on
+// the same stream), the put ends 0 and the target is the whole file.
+TEST_F(CliTrustTest, SigtermOfTheServerDuringAPutLetsItFinish) {
+  ASSERT_NO_FATAL_FAILURE(StartServer({"--drain-seconds", "120"}));
+  const std::string local = server_->ScratchPath("big");
+  ASSERT_NO_FATAL_FAILURE(WriteRandomFile(local, 1ull << 30, 23));
+  std::vector<std::string> argv = {BinDir() + "/overlap", "--server", server_->address(),
+                                   "--progress", "put", local, "target.bin"};
+  absl::StatusOr<std::unique_ptr<Subprocess>> cli = Subprocess::Spawn(argv);
+  ASSERT_TRUE(cli.ok()) << cli.status();
+  ASSERT_TRUE((*cli)->WaitForOutput("put target.bin: ", std::chrono::seconds(60)))
+      << (*cli)->Output();
+  // Some of it is through, most is not.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!HiddenFileHolds(server_->root(), 64ull << 20) && (*cli)->Running() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // polling the temp's size
+  }
+  const bool midway = (*cli)->Running() && !PathExists(server_->RootPath("target.bin"));
+  server_->Signal(SIGTERM);
+  absl::StatusOr<int> status = (*cli)->Wait(std::chrono::seconds(120));
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(*status, 0) << (*cli)->Output();
+  absl::StatusOr<int> server_exit = server_->Wait(std::chrono::seconds(120));
+  ASSERT_TRUE(server_exit.ok()) << server_exit.status();
+  EXPECT_EQ(*server_exit, 0);
+  EXPECT_EQ(CompareFiles(local, server_->RootPath("target.bin")), "");
+  EXPECT_TRUE(midway) << "the put ended before the SIGTERM: nothing was tested";
+}
+
 TEST_F(CliTrustTest, InterruptedPutResumesSendingOnlyWhatIsMissing) {
   ASSERT_NO_FATAL_FAILURE(StartServer());
   WriteFileOrDie(server_->RootPath("target.bin"), "hello\n");
