@@ -6,9 +6,12 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <map>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,6 +37,7 @@ constexpr char kTeamToken[] = "team-token-0123456789abcdef";
 // Big enough that a put or get is far from done when the first progress
 // line appears (one chunk, 4 MiB), on any machine.
 constexpr uint64_t kBigFile = 512ull << 20;
+constexpr uint64_t kHugeFile = 1ull << 30;  // the Ctrl-C tests
 
 // The JSON objects a command printed on stdout, one per line.
 std::vector<nlohmann::json> JsonLines(const std::string& out) {
@@ -284,14 +288,27 @@ bool HiddenFileHolds(const std::string& dir, uint64_t bytes) {
 // are in flight, so at least 64 MiB of whole ranges are complete.
 constexpr uint64_t kResumeFrom = 128ull << 20;
 
+// A point of a 1 GiB transfer at random (seeded by OVERLAPD_FUZZ_SEED when
+// set, and printed): somewhere in its first three quarters.
+uint64_t RandomInterruptPoint() {
+  uint64_t seed = std::random_device{}();
+  if (const char* env = std::getenv("OVERLAPD_FUZZ_SEED")) seed = std::strtoull(env, nullptr, 10);
+  std::mt19937_64 rng(seed);
+  const uint64_t point = rng() % (kHugeFile / 4 * 3);
+  std::cout << "interrupting after " << (point >> 20) << " MiB (seed " << seed << ")\n";
+  return point;
+}
+
 TEST_F(CliTrustTest, CtrlCDuringPutLeavesTheOldRemoteFileAndNoTemp) {
   ASSERT_NO_FATAL_FAILURE(StartServer());
   WriteFileOrDie(server_->RootPath("target.bin"), "hello\n");
   const std::string local = server_->ScratchPath("big");
-  ASSERT_NO_FATAL_FAILURE(WriteRandomFile(local, kBigFile, 11));
+  ASSERT_NO_FATAL_FAILURE(WriteRandomFile(local, kHugeFile, 11));
+  const uint64_t point = RandomInterruptPoint();
   std::string output;
-  const int exit_code =
-      InterruptMidway(*server_, {"put", local, "target.bin"}, "put target.bin", &output);
+  const int exit_code = InterruptMidway(
+      *server_, {"put", local, "target.bin"}, "put target.bin", &output,
+      [&] { return HiddenFileHolds(server_->root(), point); });
   ASSERT_EQ(exit_code, 130) << "the put was not interrupted midway; nothing tested\n"
                             << output;
   EXPECT_NE(output.find("target.bin is unchanged"), std::string::npos) << output;
@@ -380,11 +397,13 @@ TEST_F(CliTrustTest, InterruptedPutResumesSendingOnlyWhatIsMissing) {
 
 TEST_F(CliTrustTest, CtrlCDuringGetLeavesTheOldLocalFile) {
   ASSERT_NO_FATAL_FAILURE(StartServer());
-  ASSERT_NO_FATAL_FAILURE(WriteRandomFile(server_->RootPath("big.bin"), kBigFile, 13));
+  ASSERT_NO_FATAL_FAILURE(WriteRandomFile(server_->RootPath("big.bin"), kHugeFile, 13));
   const std::string local = server_->ScratchPath("out");
   WriteFileOrDie(local, "old content\n");
+  const uint64_t point = RandomInterruptPoint();
   std::string output;
-  ASSERT_EQ(InterruptMidway(*server_, {"get", "big.bin", local}, "get big.bin", &output),
+  ASSERT_EQ(InterruptMidway(*server_, {"get", "big.bin", local}, "get big.bin", &output,
+                            [&] { return AllocatedBytes(local + ".partial") >= point; }),
             130)
       << "the get was not interrupted midway; nothing tested\n"
       << output;
