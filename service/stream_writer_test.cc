@@ -73,12 +73,17 @@ class FakeStream : public StreamWriter {
       if (!queue_.empty()) {
         written_.push_back(queue_.front());
         queue_.pop_front();
-        in_flight_ = true;
         started = true;
       }
     }
     if (started) MarkWriteStarted();
     --in_step_;
+    // StartWrite is the last act of a real Step: its completion may run on
+    // another thread at once.
+    if (started) {
+      std::lock_guard<std::mutex> lock(mu_);
+      in_flight_ = true;
+    }
     return started;
   }
   bool HasWork() const override {
