@@ -8,14 +8,8 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "ioengine/status_macros.h"
 
-// Returns from the enclosing function when `expr` (an absl::Status) is not
-// OK. Abseil 20220623 ships no such macro.
-#define OVERLAPD_RETURN_IF_ERROR(expr)          \
-  do {                                          \
-    ::absl::Status overlapd_status_ = (expr);   \
-    if (!overlapd_status_.ok()) return overlapd_status_; \
-  } while (false)
 
 namespace overlapd {
 

@@ -23,7 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "clients/cpp/client_internal.h"
-#include "clients/cpp/status_macros.h"
+#include "ioengine/status_macros.h"
 
 namespace overlapd {
 namespace cli {
@@ -235,13 +235,13 @@ BenchResult RunLoad(const GlobalOptions& global, const BenchOptions& opt,
 absl::Status ListFiles(Client& client, const std::string& dir, int depth,
                        uint64_t max_files, std::vector<std::string>* files) {
   if (depth > 64) return absl::FailedPreconditionError(dir + ": directories nested too deep");
-  OVERLAP_ASSIGN_OR_RETURN(std::vector<v1::FileInfo> entries, client.List(dir));
+  OVERLAPD_ASSIGN_OR_RETURN(std::vector<v1::FileInfo> entries, client.List(dir));
   const std::string prefix = dir.empty() || dir == "." ? "" : dir + "/";
   for (const v1::FileInfo& entry : entries) {
     if (files->size() >= max_files) break;
     std::string path = prefix + entry.name();
     if (entry.type() == v1::FILE_TYPE_DIRECTORY) {
-      OVERLAP_RETURN_IF_ERROR(ListFiles(client, path, depth + 1, max_files, files));
+      OVERLAPD_RETURN_IF_ERROR(ListFiles(client, path, depth + 1, max_files, files));
     } else if (entry.type() == v1::FILE_TYPE_REGULAR) {
       files->push_back(std::move(path));
     }
@@ -381,7 +381,7 @@ absl::Status BenchCommands::RunRead(Client& client) {
     if (opt.dir.empty()) {
       return absl::InvalidArgumentError("bench read: give --dir or --path");
     }
-    OVERLAP_RETURN_IF_ERROR(ListFiles(client, opt.dir, 0, opt.max_files, &files));
+    OVERLAPD_RETURN_IF_ERROR(ListFiles(client, opt.dir, 0, opt.max_files, &files));
     if (files.empty()) {
       return absl::NotFoundError(absl::StrCat("bench read: no files under ", opt.dir));
     }
@@ -389,7 +389,7 @@ absl::Status BenchCommands::RunRead(Client& client) {
   // A stream stops reading batches once its ops in flight reach the
   // server's limit; a synchronous Write could then block forever.
   absl::StatusOr<v1::Capabilities> caps = client.Capabilities();
-  OVERLAP_RETURN_IF_ERROR(caps.status());
+  OVERLAPD_RETURN_IF_ERROR(caps.status());
   if (caps->max_inflight_ops_per_stream() != 0 &&
       uint64_t{opt.batch} * opt.inflight > caps->max_inflight_ops_per_stream()) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -444,7 +444,7 @@ absl::Status BenchCommands::RunRead(Client& client) {
 absl::Status BenchCommands::RunWrite(Client& client) {
   BenchOptions& opt = write_opt_;
   absl::StatusOr<v1::Capabilities> caps = client.Capabilities();
-  OVERLAP_RETURN_IF_ERROR(caps.status());
+  OVERLAPD_RETURN_IF_ERROR(caps.status());
   if (caps->max_op_bytes() != 0 && opt.file_size > caps->max_op_bytes()) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "bench write: --file-size %d is above the server's max_op_bytes (%d)",
@@ -463,7 +463,7 @@ absl::Status BenchCommands::RunWrite(Client& client) {
     opt.inflight = std::max<uint32_t>(
         1, std::min<uint32_t>(opt.inflight, caps->max_inflight_ops_per_stream() / batch));
   }
-  OVERLAP_RETURN_IF_ERROR(client.Mkdir(opt.dir, /*parents=*/true));
+  OVERLAPD_RETURN_IF_ERROR(client.Mkdir(opt.dir, /*parents=*/true));
 
   std::string content(opt.file_size, '\0');
   std::mt19937_64 gen(opt.seed);

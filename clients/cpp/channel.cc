@@ -10,7 +10,7 @@
 #include <grpcpp/support/client_interceptor.h>
 
 #include "absl/strings/str_cat.h"
-#include "clients/cpp/status_macros.h"
+#include "ioengine/status_macros.h"
 
 namespace overlapd {
 namespace {
@@ -68,14 +68,14 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateChannel(
   if (!options.tls_ca_file.empty() || client_cert) {
     grpc::SslCredentialsOptions ssl;
     if (!options.tls_ca_file.empty()) {
-      OVERLAP_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPem("--tls-ca", options.tls_ca_file));
+      OVERLAPD_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPem("--tls-ca", options.tls_ca_file));
     }
     if (client_cert) {
       if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
         return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
       }
-      OVERLAP_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadPem("--tls-cert", options.tls_cert_file));
-      OVERLAP_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadPem("--tls-key", options.tls_key_file));
+      OVERLAPD_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadPem("--tls-cert", options.tls_cert_file));
+      OVERLAPD_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadPem("--tls-key", options.tls_key_file));
     }
     credentials = grpc::SslCredentials(ssl);
   }

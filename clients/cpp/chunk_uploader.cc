@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_format.h"
 #include "clients/cpp/local_file.h"
-#include "clients/cpp/status_macros.h"
+#include "ioengine/status_macros.h"
 
 namespace overlapd {
 namespace internal {
@@ -15,7 +15,7 @@ absl::StatusOr<bool> FileChunks::Next(uint64_t* offset, std::string* data) {
   if (index_ >= count) return false;
   *offset = plan_.offset(index_);
   data->resize(plan_.length(index_));
-  OVERLAP_RETURN_IF_ERROR(PreadExact(fd_, data->data(), data->size(), *offset, what_));
+  OVERLAPD_RETURN_IF_ERROR(PreadExact(fd_, data->data(), data->size(), *offset, what_));
   ++index_;
   return true;
 }
@@ -23,7 +23,7 @@ absl::StatusOr<bool> FileChunks::Next(uint64_t* offset, std::string* data) {
 absl::StatusOr<bool> StreamChunks::Next(uint64_t* offset, std::string* data) {
   if (done_) return false;
   data->resize(chunk_bytes_);
-  OVERLAP_ASSIGN_OR_RETURN(const uint64_t n,
+  OVERLAPD_ASSIGN_OR_RETURN(const uint64_t n,
                            ReadFull(fd_, data->data(), chunk_bytes_, what_));
   data->resize(n);
   // A short chunk is the last; so is an empty one, except as the very first
@@ -57,18 +57,18 @@ absl::Status ChunkUploader::SendAll(ChunkSource& source) {
   const size_t inflight = options_.inflight == 0 ? 1 : options_.inflight;
   bool first = true;
   for (;;) {
-    OVERLAP_RETURN_IF_ERROR(AwaitAtMost(inflight - 1));
+    OVERLAPD_RETURN_IF_ERROR(AwaitAtMost(inflight - 1));
     if (Cancelled()) return absl::CancelledError("upload interrupted");
     uint64_t offset = 0;
     std::string* data = batch_.mutable_ops(0)->mutable_write()->mutable_data();
-    OVERLAP_ASSIGN_OR_RETURN(const bool more, source.Next(&offset, data));
+    OVERLAPD_ASSIGN_OR_RETURN(const bool more, source.Next(&offset, data));
     if (!more) break;
     const bool truncate = first && options_.truncate_first;
-    OVERLAP_RETURN_IF_ERROR(Send(truncate, offset));
-    if (truncate) OVERLAP_RETURN_IF_ERROR(AwaitAtMost(0));
+    OVERLAPD_RETURN_IF_ERROR(Send(truncate, offset));
+    if (truncate) OVERLAPD_RETURN_IF_ERROR(AwaitAtMost(0));
     first = false;
   }
-  OVERLAP_RETURN_IF_ERROR(AwaitAtMost(0));
+  OVERLAPD_RETURN_IF_ERROR(AwaitAtMost(0));
   if (options_.tail == nullptr || options_.tail->ops_size() == 0) return absl::OkStatus();
   return SendTail();
 }
@@ -133,7 +133,7 @@ absl::Status ChunkUploader::AwaitAtMost(size_t limit) {
           "session stream ended with %d batches unacknowledged", pending_.size()));
     }
     for (const v1::Event& event : events_.events()) {
-      OVERLAP_RETURN_IF_ERROR(HandleEvent(event));
+      OVERLAPD_RETURN_IF_ERROR(HandleEvent(event));
     }
     if (Cancelled()) return absl::CancelledError("upload interrupted");
   }

@@ -12,7 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "clients/cpp/client_internal.h"
-#include "clients/cpp/status_macros.h"
+#include "ioengine/status_macros.h"
 
 namespace overlapd {
 
@@ -35,7 +35,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const std::string& targe
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  OVERLAP_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
+  OVERLAPD_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
                            CreateChannel(target, options, args));
   return std::make_unique<Client>(std::move(channel));
 }
@@ -87,7 +87,7 @@ absl::StatusOr<Response> CallUnary(
   CallGuard guard(cancel, &context);
   if (guard.cancelled()) return CancelledBeforeStart(name);
   Response response;
-  OVERLAP_RETURN_IF_ERROR(FromGrpcStatus((stub.*method)(&context, request, &response), name));
+  OVERLAPD_RETURN_IF_ERROR(FromGrpcStatus((stub.*method)(&context, request, &response), name));
   return response;
 }
 
@@ -150,7 +150,7 @@ absl::Status Client::ExecuteUntil(
     reader->Finish();
     return stopped;
   }
-  OVERLAP_RETURN_IF_ERROR(FromGrpcStatus(reader->Finish(), "Execute"));
+  OVERLAPD_RETURN_IF_ERROR(FromGrpcStatus(reader->Finish(), "Execute"));
   if (!batch_complete) {
     return absl::InternalError("Execute stream ended before BATCH_COMPLETE");
   }
@@ -162,7 +162,7 @@ absl::StatusOr<v1::Event> Client::RunSingleOp(v1::Op op,
   v1::Batch batch;
   *batch.add_ops() = std::move(op);
   std::optional<v1::Event> completion;
-  OVERLAP_RETURN_IF_ERROR(ExecuteUntil(batch, [&](v1::Event& event) {
+  OVERLAPD_RETURN_IF_ERROR(ExecuteUntil(batch, [&](v1::Event& event) {
     if (IsFailure(event)) return EventStatus(event);
     if (event.type() == expected) completion = std::move(event);
     return absl::OkStatus();
@@ -182,7 +182,7 @@ absl::StatusOr<uint64_t> Client::Copy(const std::string& src,
   copy->set_src(src);
   copy->set_dst(dst);
   copy->set_durability(durability);
-  OVERLAP_ASSIGN_OR_RETURN(v1::Event done,
+  OVERLAPD_ASSIGN_OR_RETURN(v1::Event done,
                            RunSingleOp(std::move(op), v1::COPY_COMPLETE));
   return done.bytes();
 }
@@ -252,7 +252,7 @@ absl::StatusOr<std::vector<v1::Job>> Client::ListAllJobs(size_t max_jobs) {
       page_size = static_cast<uint32_t>(std::min<size_t>(
           max_jobs - jobs.size(), std::numeric_limits<uint32_t>::max()));
     }
-    OVERLAP_ASSIGN_OR_RETURN(v1::ListJobsResponse page,
+    OVERLAPD_ASSIGN_OR_RETURN(v1::ListJobsResponse page,
                              ListJobs(page_size, token));
     for (v1::Job& job : *page.mutable_jobs()) {
       if (max_jobs != 0 && jobs.size() == max_jobs) break;
@@ -281,7 +281,7 @@ absl::StatusOr<v1::Job> Client::WaitJob(uint64_t id,
                                   ? absl::InfiniteFuture()
                                   : absl::Now() + timeout;
   for (;;) {
-    OVERLAP_ASSIGN_OR_RETURN(v1::Job job, GetJob(id));
+    OVERLAPD_ASSIGN_OR_RETURN(v1::Job job, GetJob(id));
     if (on_poll) on_poll(job);
     if (IsTerminal(job.state())) return job;
     const absl::Time now = absl::Now();
@@ -371,7 +371,7 @@ absl::StatusOr<std::vector<absl::StatusOr<v1::FileInfo>>> Client::Stat(
     op->set_tag(i);
     op->mutable_stat()->set_path(paths[i]);
   }
-  OVERLAP_RETURN_IF_ERROR(ExecuteUntil(batch, [&](v1::Event& event) {
+  OVERLAPD_RETURN_IF_ERROR(ExecuteUntil(batch, [&](v1::Event& event) {
     if (event.type() == v1::BATCH_COMPLETE) return absl::OkStatus();
     if (event.tag() >= results.size()) {
       return absl::InternalError(
@@ -398,7 +398,7 @@ absl::StatusOr<std::vector<v1::FileInfo>> Client::List(const std::string& dir) {
     bool listed = false;
     more = false;
     size_t page_entries = 0;
-    OVERLAP_RETURN_IF_ERROR(ExecuteUntil(batch, [&](v1::Event& event) {
+    OVERLAPD_RETURN_IF_ERROR(ExecuteUntil(batch, [&](v1::Event& event) {
       if (IsFailure(event)) return EventStatus(event);
       if (event.type() == v1::LIST_COMPLETE) {
         listed = true;

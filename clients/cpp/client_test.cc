@@ -26,7 +26,7 @@
 #include "clients/cpp/client.h"
 #include "clients/cpp/client_internal.h"
 #include "clients/cpp/commands_jobs.h"
-#include "clients/cpp/status_macros.h"
+#include "ioengine/status_macros.h"
 
 namespace overlapd {
 namespace internal {
@@ -224,8 +224,8 @@ absl::StatusOr<int> ValueOr(bool fail) {
   return 7;
 }
 absl::Status UseMacros(bool fail_first, bool fail_second, int* out) {
-  OVERLAP_RETURN_IF_ERROR(FailIf(fail_first));
-  OVERLAP_ASSIGN_OR_RETURN(*out, ValueOr(fail_second));
+  OVERLAPD_RETURN_IF_ERROR(FailIf(fail_first));
+  OVERLAPD_ASSIGN_OR_RETURN(*out, ValueOr(fail_second));
   return absl::OkStatus();
 }
 

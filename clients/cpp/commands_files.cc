@@ -13,7 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "clients/cpp/client_internal.h"
 #include "clients/cpp/remote_tree.h"
-#include "clients/cpp/status_macros.h"
+#include "ioengine/status_macros.h"
 
 namespace overlapd {
 namespace cli {
@@ -173,14 +173,14 @@ absl::Status FileCommands::RunCat(Client& client) {
     return absl::OkStatus();
   };
   for (const std::string& path : paths_) {
-    OVERLAP_RETURN_IF_ERROR(client.Cat(path, sink).status());
+    OVERLAPD_RETURN_IF_ERROR(client.Cat(path, sink).status());
   }
   if (std::fflush(stdout) != 0) return absl::ErrnoToStatus(errno, "write stdout");
   return absl::OkStatus();
 }
 
 absl::Status FileCommands::RunStat(Client& client) {
-  OVERLAP_ASSIGN_OR_RETURN(auto results, client.Stat(paths_));
+  OVERLAPD_ASSIGN_OR_RETURN(auto results, client.Stat(paths_));
   absl::Status first_error;
   for (size_t i = 0; i < results.size(); ++i) {
     if (!results[i].ok()) {
@@ -210,9 +210,9 @@ absl::Status FileCommands::RunStat(Client& client) {
 absl::Status FileCommands::RunList(Client& client) {
   std::vector<TreeEntry> entries;
   if (recursive_) {
-    OVERLAP_ASSIGN_OR_RETURN(entries, ListTree(client, dir_));
+    OVERLAPD_ASSIGN_OR_RETURN(entries, ListTree(client, dir_));
   } else {
-    OVERLAP_ASSIGN_OR_RETURN(std::vector<v1::FileInfo> listed, client.List(dir_));
+    OVERLAPD_ASSIGN_OR_RETURN(std::vector<v1::FileInfo> listed, client.List(dir_));
     for (v1::FileInfo& info : listed) entries.push_back({info.name(), std::move(info)});
   }
   for (const TreeEntry& entry : entries) {
@@ -234,10 +234,10 @@ absl::Status FileCommands::RunDu(Client& client) {
   if (paths_.empty()) paths_.push_back(".");
   for (const std::string& path : paths_) {
     uint64_t bytes = 0, files = 0, dirs = 0;
-    OVERLAP_ASSIGN_OR_RETURN(auto stat, client.Stat({path}));
-    OVERLAP_RETURN_IF_ERROR(stat[0].status());
+    OVERLAPD_ASSIGN_OR_RETURN(auto stat, client.Stat({path}));
+    OVERLAPD_RETURN_IF_ERROR(stat[0].status());
     if (stat[0]->type() == v1::FILE_TYPE_DIRECTORY) {
-      OVERLAP_ASSIGN_OR_RETURN(std::vector<TreeEntry> tree, ListTree(client, path));
+      OVERLAPD_ASSIGN_OR_RETURN(std::vector<TreeEntry> tree, ListTree(client, path));
       for (const TreeEntry& entry : tree) {
         const bool dir = entry.info.type() == v1::FILE_TYPE_DIRECTORY;
         dirs += dir;
@@ -270,7 +270,7 @@ absl::Status FileCommands::RunRead(Client& client) {
     read->set_length(length_);
   }
   absl::Status first_error;
-  OVERLAP_RETURN_IF_ERROR(client.Execute(batch, [&](const v1::Event& event) {
+  OVERLAPD_RETURN_IF_ERROR(client.Execute(batch, [&](const v1::Event& event) {
     absl::Status event_status;
     if (internal::IsFailure(event)) {
       event_status = internal::EventStatus(event);
@@ -297,7 +297,7 @@ absl::Status FileCommands::RunRead(Client& client) {
 }
 
 absl::Status FileCommands::RunCaps(Client& client) {
-  OVERLAP_ASSIGN_OR_RETURN(v1::Capabilities caps, client.Capabilities());
+  OVERLAPD_ASSIGN_OR_RETURN(v1::Capabilities caps, client.Capabilities());
   const std::vector<std::string> features(caps.engine_features().begin(),
                                           caps.engine_features().end());
   // In proto order; 64-bit limits as strings in --json.
@@ -334,10 +334,10 @@ absl::Status FileCommands::RunCaps(Client& client) {
 absl::Status FileCommands::RunCopy(Client& client) {
   bool into = false;
   if (dst_.empty() || dst_.back() != '/') {
-    OVERLAP_ASSIGN_OR_RETURN(into, IsRemoteDir(client, dst_));
+    OVERLAPD_ASSIGN_OR_RETURN(into, IsRemoteDir(client, dst_));
   }
   const std::string dst = TargetPath(src_, dst_, into);
-  OVERLAP_ASSIGN_OR_RETURN(
+  OVERLAPD_ASSIGN_OR_RETURN(
       const uint64_t bytes,
       client.Copy(src_, dst, durable_ ? v1::DURABILITY_FULL : v1::DURABILITY_NONE));
   if (global_.json) {
@@ -350,10 +350,10 @@ absl::Status FileCommands::RunCopy(Client& client) {
 absl::Status FileCommands::RunMove(Client& client) {
   bool into = false;
   if (dst_.empty() || dst_.back() != '/') {
-    OVERLAP_ASSIGN_OR_RETURN(into, IsRemoteDir(client, dst_));
+    OVERLAPD_ASSIGN_OR_RETURN(into, IsRemoteDir(client, dst_));
   }
   const std::string dst = TargetPath(src_, dst_, into);
-  OVERLAP_RETURN_IF_ERROR(client.Rename(src_, dst, no_replace_));
+  OVERLAPD_RETURN_IF_ERROR(client.Rename(src_, dst, no_replace_));
   if (global_.json) PrintJson({{"command", "mv"}, {"src", src_}, {"dst", dst}});
   return absl::OkStatus();
 }

@@ -21,7 +21,7 @@
 #include "absl/time/clock.h"
 #include "clients/cpp/batch_json.h"
 #include "clients/cpp/client_internal.h"
-#include "clients/cpp/status_macros.h"
+#include "ioengine/status_macros.h"
 
 namespace overlapd {
 namespace cli {
@@ -457,7 +457,7 @@ absl::Status JobCommands::ReportSubmitted(Client& client, const v1::Job& job) {
     final_job = client.WaitJob(job.id(), kPollInterval, timeout,
                                progress.Callback());
   }
-  OVERLAP_RETURN_IF_ERROR(final_job.status());
+  OVERLAPD_RETURN_IF_ERROR(final_job.status());
   if (global_.json) {
     PrintJson(JobJson(*final_job));
   } else {
@@ -467,18 +467,18 @@ absl::Status JobCommands::ReportSubmitted(Client& client, const v1::Job& job) {
 }
 
 absl::Status JobCommands::RunBackup(Client& client) {
-  OVERLAP_ASSIGN_OR_RETURN(v1::Job job, client.Submit(backup_batch_));
+  OVERLAPD_ASSIGN_OR_RETURN(v1::Job job, client.Submit(backup_batch_));
   return ReportSubmitted(client, job);
 }
 
 absl::Status JobCommands::RunSubmit(Client& client) {
-  OVERLAP_ASSIGN_OR_RETURN(v1::Batch batch, LoadBatchJsonFile(file_));
-  OVERLAP_ASSIGN_OR_RETURN(v1::Job job, client.Submit(batch));
+  OVERLAPD_ASSIGN_OR_RETURN(v1::Batch batch, LoadBatchJsonFile(file_));
+  OVERLAPD_ASSIGN_OR_RETURN(v1::Job job, client.Submit(batch));
   return ReportSubmitted(client, job);
 }
 
 absl::Status JobCommands::RunJobs(Client& client) {
-  OVERLAP_ASSIGN_OR_RETURN(std::vector<v1::Job> jobs,
+  OVERLAPD_ASSIGN_OR_RETURN(std::vector<v1::Job> jobs,
                            client.ListAllJobs(static_cast<size_t>(limit_)));
   if (global_.json) {
     for (const v1::Job& job : jobs) PrintJson(JobJson(job));
@@ -491,18 +491,18 @@ absl::Status JobCommands::RunJobs(Client& client) {
 }
 
 absl::Status JobCommands::RunJob(Client& client) {
-  OVERLAP_ASSIGN_OR_RETURN(v1::Job job, client.GetJob(id_));
+  OVERLAPD_ASSIGN_OR_RETURN(v1::Job job, client.GetJob(id_));
   PrintJob(global_, job);
   return absl::OkStatus();
 }
 
 absl::Status JobCommands::RunCancel(Client& client) {
-  OVERLAP_ASSIGN_OR_RETURN(v1::Job job, client.CancelJob(id_));
+  OVERLAPD_ASSIGN_OR_RETURN(v1::Job job, client.CancelJob(id_));
   if (wait_) {
     const absl::Duration timeout = timeout_s_ > 0 ? absl::Seconds(timeout_s_)
                                                   : absl::InfiniteDuration();
     WaitProgress progress;
-    OVERLAP_ASSIGN_OR_RETURN(
+    OVERLAPD_ASSIGN_OR_RETURN(
         job, client.WaitJob(id_, kPollInterval, timeout, progress.Callback()));
   }
   PrintJob(global_, job);
@@ -515,7 +515,7 @@ absl::Status JobCommands::RunWatch(Client& client) {
   request.set_path_prefix(prefix_);
   for (const std::string& name : types_) {
     // Already validated by the option's check; parsed again for the value.
-    OVERLAP_ASSIGN_OR_RETURN(v1::EventType type, ParseEventTypeName(name));
+    OVERLAPD_ASSIGN_OR_RETURN(v1::EventType type, ParseEventTypeName(name));
     request.add_types(type);
   }
   if (from_seq_option_->count() > 0) request.set_from_seq(from_seq_);

@@ -16,7 +16,7 @@
 #include "clients/cpp/local_file.h"
 #include "clients/cpp/progress.h"
 #include "clients/cpp/remote_tree.h"
-#include "clients/cpp/status_macros.h"
+#include "ioengine/status_macros.h"
 
 namespace overlapd {
 namespace cli {
@@ -70,13 +70,13 @@ std::optional<absl::Status> SyncCommand::Run(Client& client) {
 }
 
 absl::Status SyncCommand::Sync(Client& client) {
-  OVERLAP_ASSIGN_OR_RETURN(SyncTree local, LocalSide(local_));
-  OVERLAP_ASSIGN_OR_RETURN(SyncTree remote, RemoteSide(client, remote_));
+  OVERLAPD_ASSIGN_OR_RETURN(SyncTree local, LocalSide(local_));
+  OVERLAPD_ASSIGN_OR_RETURN(SyncTree remote, RemoteSide(client, remote_));
   const SyncTree& src = upload_ ? local : remote;
   const SyncTree& dst = upload_ ? remote : local;
   SyncPlan plan = PlanSync(src, dst, delete_);
   Totals totals;
-  OVERLAP_RETURN_IF_ERROR(SortOutSameSize(client, plan, totals));
+  OVERLAPD_RETURN_IF_ERROR(SortOutSameSize(client, plan, totals));
   absl::Status status = Apply(client, plan, src, totals);
   if (global_.json) {
     PrintJson({{"command", "sync"}, {"copied", U64(totals.copied)},
@@ -119,13 +119,13 @@ absl::StatusOr<SyncTree> SyncCommand::LocalSide(const std::string& dir) const {
 absl::StatusOr<SyncTree> SyncCommand::RemoteSide(Client& client,
                                                  const std::string& dir) const {
   SyncTree tree;
-  OVERLAP_ASSIGN_OR_RETURN(auto stat, client.Stat({dir}));
+  OVERLAPD_ASSIGN_OR_RETURN(auto stat, client.Stat({dir}));
   if (stat[0].status().code() == absl::StatusCode::kNotFound && upload_) return tree;
-  OVERLAP_RETURN_IF_ERROR(stat[0].status());
+  OVERLAPD_RETURN_IF_ERROR(stat[0].status());
   if (stat[0]->type() != v1::FILE_TYPE_DIRECTORY) {
     return absl::InvalidArgumentError(absl::StrCat(dir, ": not a directory"));
   }
-  OVERLAP_ASSIGN_OR_RETURN(std::vector<TreeEntry> entries, ListTree(client, dir));
+  OVERLAPD_ASSIGN_OR_RETURN(std::vector<TreeEntry> entries, ListTree(client, dir));
   for (const TreeEntry& entry : entries) {
     const bool is_dir = entry.info.type() == v1::FILE_TYPE_DIRECTORY;
     if (!is_dir && entry.info.type() != v1::FILE_TYPE_REGULAR) continue;
@@ -146,7 +146,7 @@ absl::Status SyncCommand::SortOutSameSize(Client& client, SyncPlan& plan, Totals
     sizes.push_back(fs::file_size(local, error));
     ranges.push_back({JoinPath(remote_, rel), 0, sizes.back()});
   }
-  OVERLAP_ASSIGN_OR_RETURN(auto remote_crcs, client.RemoteCrcs(ranges));
+  OVERLAPD_ASSIGN_OR_RETURN(auto remote_crcs, client.RemoteCrcs(ranges));
   for (size_t i = 0; i < plan.compare.size(); ++i) {
     absl::StatusOr<uint32_t> local_crc =
         LocalFileCrc(JoinPath(local_, plan.compare[i]), sizes[i]);

@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "clients/cpp/progress.h"
 #include "clients/cpp/remote_tree.h"
-#include "clients/cpp/status_macros.h"
+#include "ioengine/status_macros.h"
 
 namespace overlapd {
 namespace cli {
@@ -34,7 +34,7 @@ absl::Status CatToStdout(Client& client, const std::string& remote) {
     }
     return absl::OkStatus();
   };
-  OVERLAP_RETURN_IF_ERROR(client.Cat(remote, sink).status());
+  OVERLAPD_RETURN_IF_ERROR(client.Cat(remote, sink).status());
   if (std::fflush(stdout) != 0) return absl::ErrnoToStatus(errno, "write stdout");
   return absl::OkStatus();
 }
@@ -158,7 +158,7 @@ absl::Status TransferCommands::RunPut(Client& client) {
   }
   bool into = !remote_.empty() && remote_.back() == '/';
   if (!into) {
-    OVERLAP_ASSIGN_OR_RETURN(into, IsRemoteDir(client, remote_));
+    OVERLAPD_ASSIGN_OR_RETURN(into, IsRemoteDir(client, remote_));
   }
   const std::string target = TargetPath(local_, remote_, into);
   if (!S_ISDIR(st.st_mode)) return PutOne(client, local_, target);
@@ -177,7 +177,7 @@ absl::Status TransferCommands::PutOne(Client& client, const std::string& local,
                                       progress.Callback())
                    : client.PutFile(local, remote, MakePutOptions(), progress.Callback());
   progress.Done();
-  OVERLAP_RETURN_IF_ERROR(result.status());
+  OVERLAPD_RETURN_IF_ERROR(result.status());
   if (global_.json) {
     PrintJson({{"command", "put"}, {"local", local}, {"remote", remote},
                {"bytes", U64(result->bytes)}, {"sent", U64(result->sent)},
@@ -189,11 +189,11 @@ absl::Status TransferCommands::PutOne(Client& client, const std::string& local,
 
 absl::Status TransferCommands::PutTree(Client& client, const std::string& local,
                                        const std::string& remote) {
-  OVERLAP_ASSIGN_OR_RETURN(auto tree, LocalTree(local));
-  OVERLAP_RETURN_IF_ERROR(client.Mkdir(remote, /*parents=*/true));
+  OVERLAPD_ASSIGN_OR_RETURN(auto tree, LocalTree(local));
+  OVERLAPD_RETURN_IF_ERROR(client.Mkdir(remote, /*parents=*/true));
   for (const auto& [rel, is_dir] : tree) {
     const std::string target = JoinPath(remote, rel);
-    OVERLAP_RETURN_IF_ERROR(is_dir ? client.Mkdir(target, /*parents=*/true)
+    OVERLAPD_RETURN_IF_ERROR(is_dir ? client.Mkdir(target, /*parents=*/true)
                                    : PutOne(client, JoinPath(local, rel), target));
   }
   return absl::OkStatus();
@@ -201,7 +201,7 @@ absl::Status TransferCommands::PutTree(Client& client, const std::string& local,
 
 absl::Status TransferCommands::RunGet(Client& client) {
   if (local_ == "-") return CatToStdout(client, remote_);
-  OVERLAP_ASSIGN_OR_RETURN(const bool remote_dir, IsRemoteDir(client, remote_));
+  OVERLAPD_ASSIGN_OR_RETURN(const bool remote_dir, IsRemoteDir(client, remote_));
   std::error_code error;
   const bool into = (!local_.empty() && local_.back() == '/') ||
                     fs::is_directory(local_, error);
@@ -220,7 +220,7 @@ absl::Status TransferCommands::GetOne(Client& client, const std::string& remote,
   absl::StatusOr<TransferResult> result =
       client.GetFile(remote, local, MakeGetOptions(), progress.Callback());
   progress.Done();
-  OVERLAP_RETURN_IF_ERROR(result.status());
+  OVERLAPD_RETURN_IF_ERROR(result.status());
   if (global_.json) {
     PrintJson({{"command", "get"}, {"remote", remote}, {"local", local},
                {"bytes", U64(result->bytes)}, {"sent", U64(result->sent)},
@@ -231,7 +231,7 @@ absl::Status TransferCommands::GetOne(Client& client, const std::string& remote,
 
 absl::Status TransferCommands::GetTree(Client& client, const std::string& remote,
                                        const std::string& local) {
-  OVERLAP_ASSIGN_OR_RETURN(std::vector<TreeEntry> tree, ListTree(client, remote));
+  OVERLAPD_ASSIGN_OR_RETURN(std::vector<TreeEntry> tree, ListTree(client, remote));
   std::error_code error;
   fs::create_directories(local, error);
   if (error) return FsError(error, local);
@@ -241,7 +241,7 @@ absl::Status TransferCommands::GetTree(Client& client, const std::string& remote
       fs::create_directories(target, error);
       if (error) return FsError(error, target);
     } else if (entry.info.type() == v1::FILE_TYPE_REGULAR) {
-      OVERLAP_RETURN_IF_ERROR(GetOne(client, JoinPath(remote, entry.path), target));
+      OVERLAPD_RETURN_IF_ERROR(GetOne(client, JoinPath(remote, entry.path), target));
     }
   }
   return absl::OkStatus();

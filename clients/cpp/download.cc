@@ -17,7 +17,7 @@
 #include "clients/cpp/client_internal.h"
 #include "clients/cpp/local_file.h"
 #include "clients/cpp/resume_state.h"
-#include "clients/cpp/status_macros.h"
+#include "ioengine/status_macros.h"
 
 namespace overlapd {
 namespace internal {
@@ -71,7 +71,7 @@ absl::StatusOr<TransferResult> Downloader::Run(const std::string& remote,
   partial_ = PartialFileFor(local);
   state_file_ = ResumeFileFor(local);
   // Nothing local is created before the remote file is known to exist.
-  OVERLAP_ASSIGN_OR_RETURN(const v1::FileInfo info, StatRemote(remote));
+  OVERLAPD_ASSIGN_OR_RETURN(const v1::FileInfo info, StatRemote(remote));
   if (info.type() != v1::FILE_TYPE_REGULAR) {
     return absl::InvalidArgumentError(absl::StrCat(remote, ": not a regular file"));
   }
@@ -88,7 +88,7 @@ absl::StatusOr<TransferResult> Downloader::Run(const std::string& remote,
 
 absl::StatusOr<v1::FileInfo> Downloader::StatRemote(const std::string& remote) {
   absl::StatusOr<v1::FileInfo> info;
-  OVERLAP_RETURN_IF_ERROR(Retry(options_.retry, options_.on_retry, [&](int attempt) {
+  OVERLAPD_RETURN_IF_ERROR(Retry(options_.retry, options_.on_retry, [&](int attempt) {
     if (attempt > 0) ++result_.retries;
     absl::StatusOr<std::vector<absl::StatusOr<v1::FileInfo>>> stat = client_.Stat({remote});
     if (!stat.ok()) return stat.status();
@@ -112,7 +112,7 @@ absl::Status Downloader::OpenPartial(const std::string& remote, const v1::FileIn
   const int flags = O_RDWR | O_CREAT | O_CLOEXEC | (reuse ? 0 : O_TRUNC);
   fd_.reset(::open(partial_.c_str(), flags, 0666));
   if (fd_.get() < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", partial_));
-  if (options_.resume) OVERLAP_RETURN_IF_ERROR(SaveResumeState(state_file_, want));
+  if (options_.resume) OVERLAPD_RETURN_IF_ERROR(SaveResumeState(state_file_, want));
   if (reuse && info.size() > 0) return ReusePartial(remote, plan, need);
   return absl::OkStatus();
 }
@@ -123,7 +123,7 @@ absl::Status Downloader::ReusePartial(const std::string& remote, const ChunkPlan
   for (uint64_t i = 0; i < plan.chunk_count(); ++i) {
     ranges.emplace_back(plan.offset(i), plan.length(i));
   }
-  OVERLAP_ASSIGN_OR_RETURN(std::vector<std::optional<uint32_t>> crcs,
+  OVERLAPD_ASSIGN_OR_RETURN(std::vector<std::optional<uint32_t>> crcs,
                            client_.RemoteCrcs(remote, ranges));
   for (uint64_t i = 0; i < plan.chunk_count(); ++i) {
     if (!crcs[i].has_value()) continue;
@@ -143,7 +143,7 @@ absl::Status Downloader::ReusePartial(const std::string& remote, const ChunkPlan
 // that have not completed.
 absl::Status Downloader::FetchAll(const std::string& remote, const ChunkPlan& plan,
                                   std::vector<bool>* need) {
-  OVERLAP_ASSIGN_OR_RETURN(std::unique_ptr<v1::Capabilities> caps,
+  OVERLAPD_ASSIGN_OR_RETURN(std::unique_ptr<v1::Capabilities> caps,
                            client_.OptionalCapabilities());
   const size_t per_batch =
       caps != nullptr && caps->max_ops_per_batch() > 0 ? caps->max_ops_per_batch() : 1024;
@@ -154,7 +154,7 @@ absl::Status Downloader::FetchAll(const std::string& remote, const ChunkPlan& pl
       if (!(*need)[i]) continue;
       indexes.push_back(i);
       if (indexes.size() == per_batch) {
-        OVERLAP_RETURN_IF_ERROR(FetchBatch(remote, plan, indexes, need));
+        OVERLAPD_RETURN_IF_ERROR(FetchBatch(remote, plan, indexes, need));
         indexes.clear();
       }
     }
@@ -209,7 +209,7 @@ absl::Status Downloader::FetchBatch(const std::string& remote, const ChunkPlan& 
           "%s: chunk at offset %d (%d bytes) is outside the requested range",
           remote, event.offset(), size));
     }
-    OVERLAP_RETURN_IF_ERROR(PwriteAll(fd_.get(), event.data(), event.offset(), partial_));
+    OVERLAPD_RETURN_IF_ERROR(PwriteAll(fd_.get(), event.data(), event.offset(), partial_));
     received[i] += size;
     result_.sent += size;
     done_ += size;
@@ -221,7 +221,7 @@ absl::Status Downloader::FetchBatch(const std::string& remote, const ChunkPlan& 
 // Publishes LOCAL.partial as LOCAL, unless the remote file changed while it
 // was read (then the parts may be of two versions).
 absl::Status Downloader::Finish(const std::string& remote, const v1::FileInfo& info) {
-  OVERLAP_ASSIGN_OR_RETURN(const v1::FileInfo now, StatRemote(remote));
+  OVERLAPD_ASSIGN_OR_RETURN(const v1::FileInfo now, StatRemote(remote));
   if (now.size() != info.size() || now.mtime_ns() != info.mtime_ns()) {
     return absl::AbortedError(absl::StrCat(
         remote, ": the file changed during the download (size or mtime)"));
@@ -230,8 +230,8 @@ absl::Status Downloader::Finish(const std::string& remote, const v1::FileInfo& i
   if (::ftruncate(fd_.get(), static_cast<off_t>(info.size())) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("truncate ", partial_));
   }
-  if (options_.durable) OVERLAP_RETURN_IF_ERROR(SyncFileAndDir(fd_.get(), local_));
-  OVERLAP_RETURN_IF_ERROR(fd_.Close(partial_));
+  if (options_.durable) OVERLAPD_RETURN_IF_ERROR(SyncFileAndDir(fd_.get(), local_));
+  OVERLAPD_RETURN_IF_ERROR(fd_.Close(partial_));
   if (std::rename(partial_.c_str(), local_.c_str()) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("rename ", partial_, " to ", local_));
   }
@@ -277,7 +277,7 @@ absl::StatusOr<uint64_t> Client::ReadRange(
   uint64_t received = 0;
   uint64_t total = 0;
   bool complete = false;
-  OVERLAP_RETURN_IF_ERROR(ExecuteUntil(batch, [&](v1::Event& event) {
+  OVERLAPD_RETURN_IF_ERROR(ExecuteUntil(batch, [&](v1::Event& event) {
     if (internal::IsFailure(event)) return internal::EventStatus(event);
     if (event.type() == v1::READ_COMPLETE) {
       complete = true;
@@ -315,7 +315,7 @@ absl::StatusOr<uint64_t> Client::Cat(
     const std::string& remote_path,
     const std::function<absl::Status(absl::string_view)>& sink,
     uint64_t window_bytes) {
-  OVERLAP_ASSIGN_OR_RETURN(std::unique_ptr<v1::Capabilities> caps,
+  OVERLAPD_ASSIGN_OR_RETURN(std::unique_ptr<v1::Capabilities> caps,
                            OptionalCapabilities());
   uint64_t window = window_bytes == 0 ? (16u << 20) : window_bytes;
   if (caps != nullptr && caps->max_read_bytes() > 0) {
@@ -324,7 +324,7 @@ absl::StatusOr<uint64_t> Client::Cat(
   internal::ReorderBuffer reorder(0, sink);
   uint64_t offset = 0;
   for (;;) {
-    OVERLAP_ASSIGN_OR_RETURN(
+    OVERLAPD_ASSIGN_OR_RETURN(
         const uint64_t got,
         ReadRange(remote_path, offset, window, [&](v1::Event& chunk) {
           return reorder.Add(chunk.offset(),

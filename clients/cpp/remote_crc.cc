@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "clients/cpp/client.h"
 #include "clients/cpp/client_internal.h"
-#include "clients/cpp/status_macros.h"
+#include "ioengine/status_macros.h"
 
 namespace overlapd {
 
@@ -58,7 +58,7 @@ absl::StatusOr<std::vector<std::optional<uint32_t>>> Client::RemoteCrcs(
   std::vector<FileRange> of_path;
   for (const Range& range : ranges) of_path.push_back({path, range.first, range.second});
   absl::Status failure;
-  OVERLAP_ASSIGN_OR_RETURN(auto crcs, RangeCrcs(of_path, &failure));
+  OVERLAPD_ASSIGN_OR_RETURN(auto crcs, RangeCrcs(of_path, &failure));
   // One file: a missing or refused file fails every op the same way, and
   // that is the answer. Other failures leave their ranges unknown.
   if (failure.code() == absl::StatusCode::kNotFound ||
@@ -77,7 +77,7 @@ absl::StatusOr<std::vector<std::optional<uint32_t>>> Client::RemoteCrcs(
 absl::StatusOr<std::vector<std::optional<uint32_t>>> Client::RangeCrcs(
     const std::vector<FileRange>& ranges, absl::Status* failure) {
   std::vector<std::optional<uint32_t>> crcs(ranges.size());
-  OVERLAP_ASSIGN_OR_RETURN(std::unique_ptr<v1::Capabilities> caps,
+  OVERLAPD_ASSIGN_OR_RETURN(std::unique_ptr<v1::Capabilities> caps,
                            OptionalCapabilities());
   const size_t per_job =
       caps != nullptr && caps->max_ops_per_batch() > 0 ? caps->max_ops_per_batch() : 1024;
@@ -94,10 +94,10 @@ absl::StatusOr<std::vector<std::optional<uint32_t>>> Client::RangeCrcs(
       read->set_offset(ranges[first + i].offset);
       read->set_length(ranges[first + i].length);
     }
-    OVERLAP_ASSIGN_OR_RETURN(v1::Job job, Submit(batch));
-    OVERLAP_ASSIGN_OR_RETURN(
+    OVERLAPD_ASSIGN_OR_RETURN(v1::Job job, Submit(batch));
+    OVERLAPD_ASSIGN_OR_RETURN(
         job, WaitJob(job.id(), absl::Milliseconds(20), absl::Minutes(30)));
-    OVERLAP_RETURN_IF_ERROR(CollectJobCrcs(job.id(), n, &crcs, ranges, first, failure));
+    OVERLAPD_RETURN_IF_ERROR(CollectJobCrcs(job.id(), n, &crcs, ranges, first, failure));
   }
   if (failure->code() == absl::StatusCode::kPermissionDenied ||
       failure->code() == absl::StatusCode::kUnauthenticated) {

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "clients/cpp/client_internal.h"
-#include "clients/cpp/status_macros.h"
+#include "ioengine/status_macros.h"
 
 namespace overlapd {
 namespace cli {
@@ -32,11 +32,11 @@ absl::Status DeleteAll(Client& client, const std::vector<std::string>& paths,
     }
     size_t deleted = 0;
     absl::Status failed;
-    OVERLAP_RETURN_IF_ERROR(client.Execute(batch, [&](const v1::Event& event) {
+    OVERLAPD_RETURN_IF_ERROR(client.Execute(batch, [&](const v1::Event& event) {
       if (internal::IsFailure(event)) failed.Update(internal::EventStatus(event));
       if (event.type() == v1::DELETE_COMPLETE) ++deleted;
     }));
-    OVERLAP_RETURN_IF_ERROR(failed);
+    OVERLAPD_RETURN_IF_ERROR(failed);
     if (deleted != n) {
       return absl::InternalError(
           absl::StrFormat("%d of %d deletes reported completion", deleted, n));
@@ -66,9 +66,9 @@ std::string TargetPath(absl::string_view src, absl::string_view dst, bool dst_is
 }
 
 absl::StatusOr<bool> IsRemoteDir(Client& client, const std::string& path) {
-  OVERLAP_ASSIGN_OR_RETURN(auto stat, client.Stat({path}));
+  OVERLAPD_ASSIGN_OR_RETURN(auto stat, client.Stat({path}));
   if (stat[0].status().code() == absl::StatusCode::kNotFound) return false;
-  OVERLAP_RETURN_IF_ERROR(stat[0].status());
+  OVERLAPD_RETURN_IF_ERROR(stat[0].status());
   return stat[0]->type() == v1::FILE_TYPE_DIRECTORY;
 }
 
@@ -79,7 +79,7 @@ absl::StatusOr<std::vector<TreeEntry>> ListTree(Client& client, const std::strin
   while (!pending.empty()) {
     const std::string rel = std::move(pending.back());
     pending.pop_back();
-    OVERLAP_ASSIGN_OR_RETURN(std::vector<v1::FileInfo> entries,
+    OVERLAPD_ASSIGN_OR_RETURN(std::vector<v1::FileInfo> entries,
                              client.List(rel.empty() ? dir : JoinPath(dir, rel)));
     std::vector<std::string> subdirs;
     for (v1::FileInfo& entry : entries) {
@@ -104,23 +104,23 @@ absl::StatusOr<std::vector<TreeEntry>> ListTree(Client& client, const std::strin
 }
 
 absl::Status DeleteTree(Client& client, const std::string& path) {
-  OVERLAP_ASSIGN_OR_RETURN(const bool is_dir, IsRemoteDir(client, path));
+  OVERLAPD_ASSIGN_OR_RETURN(const bool is_dir, IsRemoteDir(client, path));
   if (!is_dir) return client.Delete(path);
-  OVERLAP_ASSIGN_OR_RETURN(std::vector<TreeEntry> tree, ListTree(client, path));
+  OVERLAPD_ASSIGN_OR_RETURN(std::vector<TreeEntry> tree, ListTree(client, path));
   std::vector<std::string> files, dirs;
   for (const TreeEntry& entry : tree) {
     (entry.info.type() == v1::FILE_TYPE_DIRECTORY ? dirs : files)
         .push_back(JoinPath(path, entry.path));
   }
-  OVERLAP_ASSIGN_OR_RETURN(v1::Capabilities caps, client.Capabilities());
+  OVERLAPD_ASSIGN_OR_RETURN(v1::Capabilities caps, client.Capabilities());
   const size_t per_batch = std::max<uint32_t>(caps.max_ops_per_batch(), 1);
-  OVERLAP_RETURN_IF_ERROR(DeleteAll(client, files, false, per_batch));
+  OVERLAPD_RETURN_IF_ERROR(DeleteAll(client, files, false, per_batch));
   // Deepest first: a directory is empty once its subdirectories are gone.
   std::sort(dirs.begin(), dirs.end(), [](const std::string& a, const std::string& b) {
     return std::count(a.begin(), a.end(), '/') > std::count(b.begin(), b.end(), '/');
   });
   for (const std::string& dir : dirs) {
-    OVERLAP_RETURN_IF_ERROR(DeleteAll(client, {dir}, true, 1));
+    OVERLAPD_RETURN_IF_ERROR(DeleteAll(client, {dir}, true, 1));
   }
   return client.Delete(path, /*directory=*/true);
 }

@@ -15,7 +15,7 @@
 #include "clients/cpp/client_internal.h"
 #include "clients/cpp/local_file.h"
 #include "clients/cpp/resume_state.h"
-#include "clients/cpp/status_macros.h"
+#include "ioengine/status_macros.h"
 
 namespace overlapd {
 namespace internal {
@@ -96,8 +96,8 @@ absl::StatusOr<TransferResult> Uploader::PutFile(const std::string& local,
                                                  const std::string& remote) {
   ScopedFd fd(::open(local.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", local));
-  OVERLAP_ASSIGN_OR_RETURN(const LocalFileInfo info, StatRegularFile(fd.get(), local));
-  OVERLAP_RETURN_IF_ERROR(Prepare());
+  OVERLAPD_ASSIGN_OR_RETURN(const LocalFileInfo info, StatRegularFile(fd.get(), local));
+  OVERLAPD_RETURN_IF_ERROR(Prepare());
   result_.bytes = info.size;
   const ChunkPlan plan{info.size, chunk_bytes_};
   std::vector<bool> need(plan.chunk_count(), true);
@@ -108,7 +108,7 @@ absl::StatusOr<TransferResult> Uploader::PutFile(const std::string& local,
     return result_;
   }
   if (info.size <= SingleWriteOpBytes(caps_.get(), chunk_bytes_)) {
-    OVERLAP_RETURN_IF_ERROR(PutSmall(fd.get(), info.size, remote));
+    OVERLAPD_RETURN_IF_ERROR(PutSmall(fd.get(), info.size, remote));
     return result_;
   }
   const ResumeState want{"put", remote, "", info.size, info.mtime_ns};
@@ -126,12 +126,12 @@ absl::StatusOr<TransferResult> Uploader::PutFile(const std::string& local,
     }
   }
   if (temp.empty()) {
-    OVERLAP_ASSIGN_OR_RETURN(temp, NewTemp(remote));
+    OVERLAPD_ASSIGN_OR_RETURN(temp, NewTemp(remote));
   }
   if (options_.resume) {
     ResumeState state = want;
     state.temp_path = temp;
-    OVERLAP_RETURN_IF_ERROR(SaveResumeState(state_file, state));
+    OVERLAPD_RETURN_IF_ERROR(SaveResumeState(state_file, state));
   }
   // A temp file is fresh or checked: written at offsets only (no truncate,
   // which a late retry could replay over acknowledged chunks); Publish
@@ -151,10 +151,10 @@ absl::StatusOr<TransferResult> Uploader::PutFile(const std::string& local,
 }
 
 absl::StatusOr<TransferResult> Uploader::PutStream(int fd, const std::string& remote) {
-  OVERLAP_RETURN_IF_ERROR(Prepare());
+  OVERLAPD_RETURN_IF_ERROR(Prepare());
   std::string path = remote;
   if (!options_.in_place) {
-    OVERLAP_ASSIGN_OR_RETURN(path, NewTemp(remote));
+    OVERLAPD_ASSIGN_OR_RETURN(path, NewTemp(remote));
   }
   StreamChunks source(fd, chunk_bytes_, "stdin");
   ChunkUploader uploader(client_.stub_.get(), client_.cancel_,
@@ -183,11 +183,11 @@ absl::Status Uploader::PutSmall(int fd, uint64_t size, const std::string& remote
   write->set_durability(options_.durable ? v1::DURABILITY_FULL : v1::DURABILITY_NONE);
   std::string* data = write->mutable_data();
   data->resize(size);
-  OVERLAP_RETURN_IF_ERROR(PreadExact(fd, data->data(), size, 0, remote));
+  OVERLAPD_RETURN_IF_ERROR(PreadExact(fd, data->data(), size, 0, remote));
   write->set_expected_crc32c(Crc32c(*data));
   absl::Status status = Retry(options_.retry, options_.on_retry, [&](int attempt) {
     if (attempt > 0) ++result_.retries;
-    OVERLAP_ASSIGN_OR_RETURN(v1::Event done,
+    OVERLAPD_ASSIGN_OR_RETURN(v1::Event done,
                              client_.RunSingleOp(batch.ops(0), v1::WRITE_COMPLETE));
     if (done.bytes() != size) {
       return absl::DataLossError(absl::StrFormat(
@@ -212,7 +212,7 @@ absl::StatusOr<std::string> Uploader::NewTemp(const std::string& remote) {
   if (status.code() == absl::StatusCode::kUnimplemented) {
     return TempNameFor(remote, RandomU64());
   }
-  OVERLAP_RETURN_IF_ERROR(status);
+  OVERLAPD_RETURN_IF_ERROR(status);
   if (upload->temp_path().empty()) {
     return absl::InternalError("BeginUpload returned no temp_path");
   }
@@ -227,11 +227,11 @@ absl::Status Uploader::ReuseTemp(int fd, const ChunkPlan& plan,
   for (uint64_t i = 0; i < plan.chunk_count(); ++i) {
     ranges.emplace_back(plan.offset(i), plan.length(i));
   }
-  OVERLAP_ASSIGN_OR_RETURN(std::vector<std::optional<uint32_t>> remote,
+  OVERLAPD_ASSIGN_OR_RETURN(std::vector<std::optional<uint32_t>> remote,
                            client_.RemoteCrcs(temp, ranges));
   for (uint64_t i = 0; i < plan.chunk_count(); ++i) {
     if (!remote[i].has_value() || plan.length(i) == 0) continue;
-    OVERLAP_ASSIGN_OR_RETURN(const uint32_t local,
+    OVERLAPD_ASSIGN_OR_RETURN(const uint32_t local,
                              LocalRangeCrc(fd, plan.offset(i), plan.length(i), temp));
     if (local != *remote[i]) continue;
     (*need)[i] = false;
@@ -297,15 +297,15 @@ absl::Status Uploader::Publish(const std::string& temp, const std::string& remot
   bool renamed_before = maybe_renamed;
   return Retry(options_.retry, options_.on_retry, [&](int attempt) -> absl::Status {
     if (attempt > 0) ++result_.retries;
-    OVERLAP_ASSIGN_OR_RETURN(auto stat, client_.Stat({temp}));
+    OVERLAPD_ASSIGN_OR_RETURN(auto stat, client_.Stat({temp}));
     if (!stat[0].ok() && stat[0].status().code() == absl::StatusCode::kNotFound &&
         renamed_before) {
       // The last attempt's rename may have happened before its answer was
       // lost: the target then has the temp's size.
-      OVERLAP_ASSIGN_OR_RETURN(auto target, client_.Stat({remote}));
+      OVERLAPD_ASSIGN_OR_RETURN(auto target, client_.Stat({remote}));
       if (target[0].ok() && target[0]->size() == size) return absl::OkStatus();
     }
-    OVERLAP_RETURN_IF_ERROR(stat[0].status());
+    OVERLAPD_RETURN_IF_ERROR(stat[0].status());
     if (stat[0]->size() != size) {
       return absl::DataLossError(absl::StrFormat(
           "%s holds %d bytes, expected %d; %s was not replaced", temp,
@@ -340,7 +340,7 @@ absl::Status Uploader::SyncInPlace(const std::string& remote) {
   dir->set_tag(1);
   dir->mutable_fsync()->set_path(ParentDir(remote));
   int completed = 0;
-  OVERLAP_RETURN_IF_ERROR(client_.ExecuteUntil(batch, [&](v1::Event& event) {
+  OVERLAPD_RETURN_IF_ERROR(client_.ExecuteUntil(batch, [&](v1::Event& event) {
     if (IsFailure(event)) return EventStatus(event);
     if (event.type() == v1::FSYNC_COMPLETE) ++completed;
     return absl::OkStatus();
