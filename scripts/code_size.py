@@ -34,7 +34,7 @@ def main() -> int:
             line = lines[i]
             one_liner = '{' in line and line.rstrip().endswith('}')
             if DEF.match(line) and not one_liner and not line.endswith(';') and not line.startswith(
-                    ('namespace', 'class', 'struct', 'enum', 'template', '#', 'using')):
+                    ('namespace', 'class', 'struct', 'enum', 'template', '#', 'using', 'static_assert')):
                 j = i
                 while j < len(lines) and lines[j] != '}':
                     j += 1
