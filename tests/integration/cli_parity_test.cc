@@ -205,6 +205,40 @@ TEST_F(CliParityTest, SyncCopiesOnlyWhatDiffersAndDryRunChangesNothing) {
   EXPECT_EQ(both_local.exit_code, 1);
 }
 
+// A tree of 2,000 files synced twice: the second sync sends nothing.
+TEST_F(CliParityTest, SecondSyncOfTwoThousandFilesSendsNothing) {
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  const std::string src = Scratch("many");
+  ASSERT_EQ(::mkdir(src.c_str(), 0755), 0);
+  for (int d = 0; d < 20; ++d) {
+    const std::string dir = absl::StrCat(src, "/d", d);
+    ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+    for (int f = 0; f < 100; ++f) {
+      WriteFileOrDie(absl::StrCat(dir, "/f", f), RandomBytes(100 + f, d * 100 + f));
+    }
+  }
+  CommandResult first = server_->RunCli({"--json", "sync", src, ":many"}, std::chrono::seconds(300));
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(JsonLines(first.out).back()["copied"], "2000");
+  CommandResult second =
+      server_->RunCli({"--json", "sync", src, ":many"}, std::chrono::seconds(300));
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  const nlohmann::json summary = JsonLines(second.out).back();
+  EXPECT_EQ(summary["copied"], "0") << second.out;
+  EXPECT_EQ(summary["unchanged"], "2000") << second.out;
+  EXPECT_EQ(TreeSnapshot(server_->RootPath("many")), TreeSnapshot(src));
+}
+
+// The bash completion script loads and registers itself for overlap.
+TEST(CompletionTest, BashCompletionLoads) {
+  std::string script = __FILE__;
+  script = script.substr(0, script.rfind("/tests/")) + "/clients/cpp/completion/overlap.bash";
+  ASSERT_TRUE(PathExists(script)) << script;
+  CommandResult r = RunCommand({"/bin/bash", "-c", "source '" + script + "' && complete -p overlap"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("overlap"), std::string::npos) << r.out;
+}
+
 TEST_F(CliParityTest, ProgressShowsTheRate) {
   ASSERT_NO_FATAL_FAILURE(StartServer());
   ASSERT_NO_FATAL_FAILURE(WriteRandomFile(Scratch("big"), 96 << 20, 3));
