@@ -62,6 +62,8 @@ from overlapd import ops
 from overlapd.errors import (OverlapdError, broken, check_batch, corrupt, failed,  # noqa: F401
                              one_op, per_path)
 from overlapd.localio import InOrder, pwrite_all, uninitialised_bytes, write_all
+from overlapd.segments import Segment as _Segment
+from overlapd.segments import check_segment as _check_segment
 from overlapd.session import BatchLike, Metadata, Session, as_batch
 from overlapd.v1 import overlapd_pb2 as pb
 from overlapd.v1 import overlapd_pb2_grpc as pb_grpc
@@ -77,42 +79,6 @@ WRITE_PIECE_BYTES = 4 << 20
 READ_SEGMENT_BYTES = 8 << 20
 #: Ops the read and write helpers keep in flight by default.
 DEFAULT_WINDOW = 4
-
-
-class _Segment:
-    """One Read op of a streamed read: the range it asked for, and what
-    arrived for it."""
-
-    def __init__(self, start: int, length: int) -> None:
-        self.start = start
-        self.length = length
-        self.spans: List[Tuple[int, int, int]] = []  # (offset, bytes, crc32c) of each chunk
-        self.events: List[pb.Event] = []             # every event but the chunks
-        self.terminal: Optional[pb.Event] = None     # its READ_COMPLETE, once arrived
-
-
-def _check_segment(seg: _Segment, done: pb.Event, path: str, verify: bool) -> None:
-    """Raises DATA_LOSS unless the chunks of ``seg`` cover exactly the
-    ``done.bytes`` its READ_COMPLETE reports, from its start, without a gap
-    or overlap, and (``verify``) their CRC32Cs combine to the READ_COMPLETE's.
-    Each chunk's own CRC32C was checked on arrival, against its bytes."""
-    if done.bytes > seg.length:
-        raise corrupt(f"the Read of {seg.length} bytes at offset {seg.start} reports "
-                      f"{done.bytes}", path, done)
-    pos = seg.start
-    crc = 0
-    for offset, n, chunk_crc in sorted(seg.spans):
-        if offset != pos:
-            raise corrupt(f"the chunks of the Read at offset {seg.start} leave a gap or an "
-                          f"overlap at offset {pos}", path, done)
-        crc = _crc.crc32c_combine(crc, chunk_crc, n)
-        pos += n
-    if pos - seg.start != done.bytes:
-        raise corrupt(f"the chunks of the Read at offset {seg.start} hold "
-                      f"{pos - seg.start} bytes, READ_COMPLETE says {done.bytes}", path, done)
-    if verify and crc != done.crc32c:
-        raise corrupt(f"CRC32C mismatch of the {done.bytes} bytes at offset {seg.start}",
-                      path, done)
 
 
 class Client:
