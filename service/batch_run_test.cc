@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace overlapd {
@@ -39,7 +40,7 @@ v1::Batch ChainedBatch() {
   for (int i = 0; i < 6; ++i) {
     v1::Op* op = batch.add_ops();
     op->set_tag(100 + i);
-    op->mutable_stat()->set_path("f" + std::to_string(i));
+    op->mutable_stat()->set_path(absl::StrCat("f", i));
     op->set_link_next(i == 0 || i == 1 || i == 4);
   }
   return batch;
