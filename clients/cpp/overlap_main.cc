@@ -38,6 +38,7 @@
 #include "clients/cpp/client.h"
 #include "clients/cpp/client_internal.h"
 #include "clients/cpp/bench.h"
+#include "clients/cpp/commands_health.h"
 #include "clients/cpp/commands_jobs.h"
 #include "clients/cpp/status_macros.h"
 
@@ -493,6 +494,7 @@ int Main(int argc, char** argv) {
   JobCommands job_commands(app, opt);
   // bench read, bench write.
   cli::BenchCommands bench_commands(app, opt);
+  cli::HealthCommand health_command(app, opt);
 
   try {
     app.parse(argc, argv);
@@ -530,6 +532,8 @@ int Main(int argc, char** argv) {
       status = *std::move(job_status);
     } else if (std::optional<absl::Status> bench_status = bench_commands.Run(c)) {
       status = *std::move(bench_status);
+    } else if (std::optional<absl::Status> health_status = health_command.Run()) {
+      status = *std::move(health_status);
     }
   }
   std::cout.flush();
