@@ -8,12 +8,16 @@
 namespace overlapd::io {
 
 absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(EngineKind kind,
-                                                     EngineOptions options) {
+                                                     EngineOptions options,
+                                                     std::string* fallback_reason) {
+  if (fallback_reason != nullptr) fallback_reason->clear();
   if (kind == EngineKind::kThreads) return ThreadPoolEngine::Create(options);
   absl::StatusOr<std::unique_ptr<Engine>> uring = UringEngine::Create(options);
   if (uring.ok() || kind == EngineKind::kUring) return uring;
-  spdlog::warn("io_uring unavailable ({}); using the thread pool engine",
+  spdlog::warn("engine: falling back to threads: io_uring unavailable: {}; reads and writes "
+               "run on a thread pool (preadv/pwritev) instead",
                std::string(uring.status().message()));
+  if (fallback_reason != nullptr) *fallback_reason = std::string(uring.status().message());
   return ThreadPoolEngine::Create(options);
 }
 

@@ -30,6 +30,8 @@
 #include <utility>
 #include <vector>
 
+#include "ioengine/fd_cache.h"
+
 #include "absl/status/statusor.h"
 #include "ioengine/crc32c.h"
 #include "ioengine/crc_folder.h"
@@ -355,12 +357,16 @@ class Engine {
   virtual int workers() const = 0;
   virtual const WorkerStats& worker_stats(int worker) const = 0;
   virtual const EngineOptions& options() const = 0;
+  // Lookups of the open-file cache (for the metrics exporter).
+  virtual FdCacheStats fd_cache_stats() const { return {}; }
 };
 
 // Creates the engine of `kind`. kAuto probes io_uring and falls back to the
-// thread pool (logging why) when it is missing or refused (seccomp, memlock).
+// thread pool (logging why) when it is missing or refused (seccomp, memlock);
+// then `fallback_reason`, when given, receives why (empty otherwise).
 absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(EngineKind kind,
-                                                     EngineOptions options);
+                                                     EngineOptions options,
+                                                     std::string* fallback_reason = nullptr);
 
 }  // namespace overlapd::io
 

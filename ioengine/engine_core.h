@@ -111,6 +111,7 @@ class EngineCore : public Engine {
     return workers_[worker]->stats;
   }
   const EngineOptions& options() const final { return options_; }
+  FdCacheStats fd_cache_stats() const final { return fd_cache_.stats(); }
 
   // Resumes an op parked on its ReadCredit.
   void Resume(Op* op);

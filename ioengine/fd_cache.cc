@@ -44,14 +44,19 @@ std::shared_ptr<File> FdCache::Get(std::string_view path, uint64_t now_ns) {
   std::shared_ptr<File> expired;  // closed after the lock is released
   std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.index.find(path);
-  if (it == shard.index.end()) return nullptr;
+  if (it == shard.index.end()) {
+    ++shard.misses;
+    return nullptr;
+  }
   auto entry = it->second;
   if (now_ns - entry->opened_ns > max_age_ns_ || entry->generation != generation()) {
     expired = std::move(entry->file);
     shard.index.erase(it);
     shard.lru.erase(entry);
+    ++shard.misses;
     return nullptr;
   }
+  ++shard.hits;
   shard.lru.splice(shard.lru.begin(), shard.lru, entry);
   return entry->file;
 }
@@ -105,6 +110,18 @@ size_t FdCache::size() const {
     total += shards_[i].lru.size();
   }
   return total;
+}
+
+FdCacheStats FdCache::stats() const {
+  FdCacheStats s;
+  for (size_t i = 0; i < shard_count_; ++i) {
+    std::lock_guard<std::mutex> lock(shards_[i].mu);
+    s.hits += shards_[i].hits;
+    s.misses += shards_[i].misses;
+    s.entries += shards_[i].lru.size();
+    s.capacity += shards_[i].capacity;
+  }
+  return s;
 }
 
 }  // namespace overlapd::io

@@ -43,6 +43,16 @@ class File {
   std::atomic<uint64_t> size_seen_{kSizeUnknown};
 };
 
+// Lookups of an FdCache since it was made: a hit served a cached file, a
+// miss found none (or one too old, or from before an Invalidate) and the
+// caller opened the file.
+struct FdCacheStats {
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  uint64_t entries = 0;   // files cached now
+  uint64_t capacity = 0;  // most files it keeps
+};
+
 // A bounded LRU map from path to read-only File. The cache holds the inode a
 // path named when it was opened, so a change of what a name points to must
 // end its entries:
@@ -75,6 +85,8 @@ class FdCache {
   // Returns how many were dropped.
   size_t Shed(double fraction);
   size_t size() const;
+  // Hits, misses and entries, summed over the shards (each under its lock).
+  FdCacheStats stats() const;
 
  private:
   struct Entry {
@@ -86,6 +98,8 @@ class FdCache {
   struct alignas(64) Shard {
     mutable std::mutex mu;
     size_t capacity = 0;
+    uint64_t hits = 0;    // under mu
+    uint64_t misses = 0;  // under mu
     std::list<Entry> lru;  // most recently used first
     std::unordered_map<std::string_view, std::list<Entry>::iterator> index;
   };

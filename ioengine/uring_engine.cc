@@ -60,6 +60,28 @@ absl::StatusOr<std::unique_ptr<Engine>> UringEngine::Create(
   return engine;
 }
 
+namespace {
+
+// Why io_uring_setup(2) fails where it does, for the log line and the
+// overlapd_engine_info metric of a fallback to threads.
+const char* SetupHint(int err) {
+  switch (err) {
+    case EPERM:
+      return " (refused: a seccomp profile that blocks io_uring, as the default ones of "
+             "Docker >= 25, containerd >= 2.0 and Kubernetes RuntimeDefault do; see "
+             "deploy/seccomp/overlapd.json; or sysctl kernel.io_uring_disabled)";
+    case ENOSYS:
+      return " (this kernel has no io_uring, or a seccomp profile answers ENOSYS for it)";
+    case ENOMEM:
+      return " (not enough locked memory for the ring: raise RLIMIT_MEMLOCK, e.g. "
+             "LimitMEMLOCK=infinity or ulimit -l unlimited)";
+    default:
+      return "";
+  }
+}
+
+}  // namespace
+
 absl::Status UringEngine::Init() {
   for (int i = 0; i < workers(); ++i) {
     auto r = std::make_unique<Ring>();
@@ -79,9 +101,8 @@ absl::Status UringEngine::Init() {
       ret = io_uring_queue_init_params(entries, &r->ring, &params);
     }
     if (ret < 0) {
-      return absl::UnavailableError(
-          absl::StrCat("io_uring_queue_init(", options_.queue_depth,
-                       "): ", strerror(-ret)));
+      return absl::UnavailableError(absl::StrCat("io_uring_queue_init(", options_.queue_depth,
+                                                 "): ", strerror(-ret), SetupHint(-ret)));
     }
     r->initialized = true;
     if (i == 0) {

@@ -8,13 +8,16 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev liburing-dev libisal-dev
   libgtest-dev libgmock-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
-  libgoogle-perftools-dev libssl-dev
+  libgoogle-perftools-dev libssl-dev libcivetweb-dev libsystemd-dev
   python3-grpcio python3-protobuf python3-pytest python3-crc32c
 )
-# Test-only peers: a real Prometheus scrapes the server in the metrics test;
-# openssl makes the certificates of the TLS tests.
+# Test-only peers: a real Prometheus scrapes the server in the metrics test
+# (and promtool checks the metrics, the alert rules and their unit test);
+# openssl makes the certificates of the TLS tests; chromium loads the status
+# page headless; yamllint and systemd (systemd-analyze verify) check deploy/;
+# python3-seccomp runs overlapd under deploy/seccomp/overlapd.json.
 if [[ "${1:-}" == "--test" ]]; then
-  PACKAGES+=(prometheus openssl)
+  PACKAGES+=(prometheus openssl chromium yamllint systemd python3-seccomp)
 fi
 
 missing=()

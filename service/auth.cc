@@ -6,6 +6,10 @@
 #include <utility>
 #include <vector>
 
+#include <openssl/sha.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -16,6 +20,14 @@ namespace overlapd {
 namespace {
 
 constexpr absl::string_view kBearer = "Bearer ";
+// The messages of refusals, matched again by AuthFailureReason.
+constexpr absl::string_view kMissingToken =
+    "missing \"authorization: Bearer TOKEN\" metadata (the server has --tokens)";
+constexpr absl::string_view kMalformedToken = "authorization metadata is not \"Bearer TOKEN\"";
+constexpr absl::string_view kUnknownToken = "unknown bearer token";
+constexpr absl::string_view kNoScope = " scope, which the token does not have";
+constexpr absl::string_view kOutsidePrefix = "\" is outside the token's prefix \"";
+constexpr size_t kMaxNameLength = 64;
 // Shorter tokens are guessable; the file is refused.
 constexpr size_t kMinTokenLength = 16;
 
@@ -23,6 +35,23 @@ absl::string_view StripSlashes(absl::string_view p) {
   while (!p.empty() && p.front() == '/') p.remove_prefix(1);
   while (!p.empty() && p.back() == '/') p.remove_suffix(1);
   return p;
+}
+
+bool ValidName(absl::string_view name) {
+  if (name.empty() || name.size() > kMaxNameLength) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
+           c == '-' || c == '@';
+  });
+}
+
+// "sha256:" and the first 8 hex digits of the token's SHA-256: enough to
+// tell tokens apart in a log, useless to guess one.
+std::string Fingerprint(absl::string_view token) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
+  return "sha256:" + absl::BytesToHexString(
+                         absl::string_view(reinterpret_cast<const char*>(digest), 4));
 }
 
 bool HasDotDot(absl::string_view path) {
@@ -127,17 +156,16 @@ absl::Status Grant::CheckPath(absl::string_view path, absl::string_view field) c
   while (absl::ConsumePrefix(&p, "./")) {
   }
   if (!UnderPrefix(p, path_prefix) || HasDotDot(p)) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        field, ": \"", path, "\" is outside the token's prefix \"", path_prefix, "/\""));
+    return absl::PermissionDeniedError(
+        absl::StrCat(field, ": \"", path, kOutsidePrefix, path_prefix, "/\""));
   }
   return absl::OkStatus();
 }
 
 absl::Status Grant::CheckScope(Scope scope, absl::string_view what) const {
   if ((scopes & scope) != 0) return absl::OkStatus();
-  return absl::PermissionDeniedError(absl::StrCat(
-      what, " needs the ", scope == kScopeRead ? "read" : "write",
-      " scope, which the token does not have"));
+  return absl::PermissionDeniedError(
+      absl::StrCat(what, " needs the ", scope == kScopeRead ? "read" : "write", kNoScope));
 }
 
 absl::StatusOr<TokenTable> TokenTable::Load(const std::string& path) {
@@ -158,13 +186,25 @@ absl::StatusOr<TokenTable> TokenTable::Parse(absl::string_view text, absl::strin
     auto error = [&](absl::string_view why) {
       return absl::InvalidArgumentError(absl::StrCat(origin, ":", line_no, ": ", why));
     };
+    Grant grant;
+    // name=NAME may stand anywhere after the scopes.
+    for (auto w = words.begin() + 1; w != words.end(); ++w) {
+      if (!absl::StartsWith(*w, "name=")) continue;
+      grant.name = std::string(w->substr(5));
+      if (!ValidName(grant.name)) {
+        return error(absl::StrCat("bad name \"", grant.name, "\" (1 to ", kMaxNameLength,
+                                  " letters, digits, '.', '_', '-', '@')"));
+      }
+      words.erase(w);
+      break;
+    }
     if (words.size() < 2 || words.size() > 3) {
-      return error("expected: TOKEN SCOPES [PATH_PREFIX]");
+      return error("expected: TOKEN SCOPES [PATH_PREFIX] [name=NAME]");
     }
     if (words[0].size() < kMinTokenLength) {
       return error(absl::StrCat("token shorter than ", kMinTokenLength, " characters"));
     }
-    Grant grant;
+    if (grant.name.empty()) grant.name = Fingerprint(words[0]);
     for (absl::string_view scope : absl::StrSplit(words[1], ',')) {
       if (scope == "read") {
         grant.scopes |= kScopeRead;
@@ -210,18 +250,41 @@ absl::StatusOr<std::shared_ptr<const Grant>> TokenStore::Authenticate(
   if (table == nullptr) return absl::UnauthenticatedError("no bearer tokens loaded");
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
-  if (it == metadata.end()) {
-    return absl::UnauthenticatedError(
-        "missing \"authorization: Bearer TOKEN\" metadata (the server has --tokens)");
-  }
+  if (it == metadata.end()) return absl::UnauthenticatedError(kMissingToken);
   absl::string_view value(it->second.data(), it->second.size());
-  if (!absl::ConsumePrefix(&value, kBearer)) {
-    return absl::UnauthenticatedError("authorization metadata is not \"Bearer TOKEN\"");
-  }
+  if (!absl::ConsumePrefix(&value, kBearer)) return absl::UnauthenticatedError(kMalformedToken);
   const Grant* grant = table->Find(value);
-  if (grant == nullptr) return absl::UnauthenticatedError("unknown bearer token");
+  if (grant == nullptr) return absl::UnauthenticatedError(kUnknownToken);
   // Shares ownership of the table the grant lives in.
   return std::shared_ptr<const Grant>(std::move(table), grant);
+}
+
+std::string TokenStore::NameOf(const grpc::ServerContextBase& context) const {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) return "-";
+  absl::string_view value(it->second.data(), it->second.size());
+  if (!absl::ConsumePrefix(&value, kBearer)) return "malformed";
+  std::shared_ptr<const TokenTable> table;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    table = table_;
+  }
+  const Grant* grant = table == nullptr ? nullptr : table->Find(value);
+  return grant == nullptr ? "unknown" : grant->name;
+}
+
+absl::string_view AuthFailureReason(int code, absl::string_view message) {
+  if (code == static_cast<int>(absl::StatusCode::kUnauthenticated)) {
+    if (message == kMissingToken) return "missing_token";
+    if (message == kMalformedToken) return "malformed_token";
+    return "unknown_token";
+  }
+  if (code == static_cast<int>(absl::StatusCode::kPermissionDenied)) {
+    if (absl::StrContains(message, kNoScope)) return "scope";
+    if (absl::StrContains(message, kOutsidePrefix)) return "prefix";
+  }
+  return "";
 }
 
 absl::Status AuthorizeBatch(const v1::Batch& batch, const Grant* grant) {

@@ -3,11 +3,16 @@
 // `authorization: Bearer TOKEN` naming a token of the file.
 //
 // The file holds one token per line, then its scopes, then optionally a path
-// prefix the token is limited to; '#' starts a comment:
+// prefix the token is limited to and a name for the logs; '#' starts a
+// comment:
 //
-//   # token                            scopes       prefix
-//   3f9c0c1e5e0b4a7d9d1f0e6b8a2c4d6e   read         datasets/
+//   # token                            scopes       prefix     name
+//   3f9c0c1e5e0b4a7d9d1f0e6b8a2c4d6e   read         datasets/  name=loader
 //   b1e2d3c4a5f60718293a4b5c6d7e8f90   read,write
+//
+// The access log names the token of each call by its name, never by the
+// token itself; a token without a name= is named "sha256:" and the first 8
+// hex digits of its SHA-256 (`printf %s TOKEN | sha256sum | cut -c1-8`).
 //
 // read: Read, Stat, List, Subscribe, GetJob, ListJobs. write: Write, Copy's
 // destination, Rename, Delete, Mkdir, Fsync, CancelJob (a Copy also needs
@@ -54,6 +59,7 @@ bool PathUnderPrefix(absl::string_view path, absl::string_view prefix);
 struct Grant {
   uint8_t scopes = 0;
   std::string path_prefix;  // empty: the whole root
+  std::string name;         // for the logs; see above
 
   // PERMISSION_DENIED naming `field` unless `path` lies under the prefix.
   absl::Status CheckPath(absl::string_view path, absl::string_view field) const;
@@ -91,6 +97,11 @@ class TokenStore {
   absl::StatusOr<std::shared_ptr<const Grant>> Authenticate(
       const grpc::ServerContextBase& context) const;
 
+  // The name of the call's token for the access log: its grant's name, or
+  // "-" without an authorization header, "malformed" when it is not
+  // "Bearer TOKEN", "unknown" for a token not in the table. Never the token.
+  std::string NameOf(const grpc::ServerContextBase& context) const;
+
  private:
   mutable std::mutex mu_;
   std::shared_ptr<const TokenTable> table_;  // null until the first Set
@@ -105,6 +116,13 @@ absl::StatusOr<std::string> ReadFlagFile(absl::string_view flag, const std::stri
 // Errors name the flag (--tls-cert, --tls-key, --tls-client-ca) at fault.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
     const std::string& cert, const std::string& key, const std::string& client_ca);
+
+// Why a call or a batch was refused for its token, from its status:
+// "missing_token", "malformed_token", "unknown_token" (UNAUTHENTICATED),
+// "scope" or "prefix" (PERMISSION_DENIED from Grant::CheckScope/CheckPath);
+// "" when the status is not an authentication or authorization failure
+// (e.g. PERMISSION_DENIED for a path that leaves --root).
+absl::string_view AuthFailureReason(int code, absl::string_view message);
 
 // The path prefix a call is limited to: its grant's, "" without one.
 const std::string& PathPrefixOf(const Grant* grant);

@@ -73,3 +73,29 @@ TEST(AuthorizeBatchTest, EveryPathOfEveryOpCounts) {
 
 }  // namespace
 }  // namespace overlapd
+
+namespace overlapd {
+namespace {
+
+TEST(TokenTableTest, NamesTokensWithoutShowingThem) {
+  auto table = TokenTable::Parse(
+      "aaaaaaaaaaaaaaaa read pub name=loader\n"
+      "bbbbbbbbbbbbbbbb read,write name=ops@example.org\n"
+      "cccccccccccccccc read\n",
+      "tokens");
+  ASSERT_TRUE(table.ok()) << table.status();
+  ASSERT_NE(table->Find("aaaaaaaaaaaaaaaa"), nullptr);
+  EXPECT_EQ(table->Find("aaaaaaaaaaaaaaaa")->name, "loader");
+  EXPECT_EQ(table->Find("aaaaaaaaaaaaaaaa")->path_prefix, "pub");
+  EXPECT_EQ(table->Find("bbbbbbbbbbbbbbbb")->name, "ops@example.org");
+  EXPECT_EQ(table->Find("bbbbbbbbbbbbbbbb")->path_prefix, "");
+  // printf %s cccccccccccccccc | sha256sum | cut -c1-8
+  EXPECT_EQ(table->Find("cccccccccccccccc")->name, "sha256:585cf66c");
+  for (const char* bad : {"aaaaaaaaaaaaaaaa read name=\n", "aaaaaaaaaaaaaaaa read name=a/b\n",
+                          "aaaaaaaaaaaaaaaa read pub x name=n\n"}) {
+    EXPECT_FALSE(TokenTable::Parse(bad, "tokens").ok()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace overlapd

@@ -17,34 +17,22 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "service/address.h"
 
 namespace overlapd {
 namespace {
 
 constexpr int kBacklog = 1024;
 
-// "HOST:PORT" or "[V6]:PORT" into its parts.
-bool SplitAddress(const std::string& address, std::string* host, std::string* port) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon + 1 == address.size()) return false;
-  *host = address.substr(0, colon);
-  *port = address.substr(colon + 1);
-  if (host->size() >= 2 && host->front() == '[' && host->back() == ']') {
-    *host = host->substr(1, host->size() - 2);
-  }
-  return !host->empty() && port->find_first_not_of("0123456789") == std::string::npos;
-}
-
 int OpenSpare() { return open("/dev/null", O_RDONLY | O_CLOEXEC); }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Listener>> Listener::Open(const std::string& address) {
-  std::string host, port;
-  if (!SplitAddress(address, &host, &port)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--listen ", address, ": expected HOST:PORT or [IPV6]:PORT"));
-  }
+  absl::StatusOr<HostPort> parsed = ParseHostPort("--listen", address);
+  if (!parsed.ok()) return parsed.status();
+  const std::string& host = parsed->host;
+  const std::string port = std::to_string(parsed->port);
   struct addrinfo hints = {};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -110,8 +98,12 @@ void Listener::AcceptLoop(grpc::Server* server) {
     }
     if (fds[1].revents != 0) return;  // Stop()
     for (;;) {
-      int conn = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      struct sockaddr_storage peer = {};
+      socklen_t peer_len = sizeof(peer);
+      int conn = accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len,
+                         SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (conn >= 0) {
+        peers_.Set(conn, peer, peer_len);
         int one = 1;
         setsockopt(conn, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         grpc::AddInsecureChannelFromFd(server, conn);

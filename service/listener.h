@@ -33,6 +33,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "service/peer_table.h"
 
 namespace overlapd {
 
@@ -47,6 +48,8 @@ class Listener {
   Listener& operator=(const Listener&) = delete;
 
   int port() const { return port_; }
+  // The client address of each connection accepted (see peer_table.h).
+  const PeerTable& peers() const { return peers_; }
   // Connections accepted when the descriptor limit was hit (and closed).
   uint64_t refused() const { return refused_.load(std::memory_order_relaxed); }
   // Accepts connections for `server` on a thread of its own until Stop().
@@ -64,6 +67,7 @@ class Listener {
   int wake_fd_ = -1;
   int spare_fd_ = -1;
   std::atomic<uint64_t> refused_{0};
+  PeerTable peers_;
   std::thread thread_;
   bool stopped_ = false;
 };

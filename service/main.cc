@@ -31,7 +31,9 @@
 #include "service/jobs.h"
 #include "service/listener.h"
 #include "service/io_service.h"
+#include "service/logging.h"
 #include "service/metrics.h"
+#include "service/operations.h"
 
 namespace {
 
@@ -162,7 +164,7 @@ void Drain(const ServerConfig& config, overlapd::ServiceContext& ctx, grpc::Serv
   stopper.join();
 }
 
-int Run(ServerConfig& config) {
+int Run(ServerConfig& config, const overlapd::OperatorOptions& ops) {
   RaiseFileLimit(config);
   std::error_code ec;
   std::filesystem::create_directories(config.root, ec);
@@ -186,7 +188,9 @@ int Run(ServerConfig& config) {
 
   sigset_t stop_signals = BlockStopSignals();
 
-  auto engine = overlapd::io::CreateEngine(config.engine, config.engine_options);
+  std::string engine_fallback;  // why io_uring could not start, if it could not
+  auto engine =
+      overlapd::io::CreateEngine(config.engine, config.engine_options, &engine_fallback);
   if (!engine.ok()) {
     spdlog::error("engine: {}", std::string(engine.status().message()));
     return 1;
@@ -206,12 +210,13 @@ int Run(ServerConfig& config) {
       std::clamp<int64_t>(config.upload_grace_s / 4, 60, 3600));
   overlapd::EventLog log(config.event_log_events, config.event_log_bytes);
   overlapd::io::ReadCredit read_budget(config.max_read_buffer_bytes);
-  auto metrics =
-      overlapd::Metrics::Create(config.metrics_listen, engine->get(), &log, &read_budget);
+  auto metrics = overlapd::Metrics::Create(config.metrics_listen, engine->get(), &log,
+                                           &read_budget, root_fd);
   if (!metrics.ok()) {
     spdlog::error("{}", std::string(metrics.status().message()));
     return 1;
   }
+  (*metrics)->SetBuildInfo(std::string((*engine)->name()), engine_fallback);
 
   auto credentials =
       overlapd::ServerCredentials(config.tls_cert, config.tls_key, config.tls_client_ca);
@@ -248,6 +253,7 @@ int Run(ServerConfig& config) {
   job_options.read_credit_bytes = config.limits.max_inflight_read_bytes;
   overlapd::JobManager jobs(ctx, log, job_options);
   overlapd::IoServiceImpl service(ctx, jobs);
+  overlapd::Operations operations(ops, metrics->get(), ctx.tokens);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -267,6 +273,7 @@ int Run(ServerConfig& config) {
     builder.AddListeningPort(config.listen, *credentials, &port);
   }
   builder.RegisterService(&service);
+  operations.AttachTo(builder, listener != nullptr ? &listener->peers() : nullptr);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.limits.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.limits.max_message_bytes));
   // Compressed requests are refused (UNIMPLEMENTED): a few MiB of gzip
@@ -299,6 +306,8 @@ int Run(ServerConfig& config) {
   std::printf("overlapd ready grpc=%s metrics=%s\n", grpc_addr.c_str(),
               metrics_addr.c_str());
   std::fflush(stdout);
+  operations.Serving(*server, {&jobs, &log, engine->get(), ctx.tokens != nullptr},
+                     "serving " + config.root + " on " + grpc_addr);
 
   int sig = 0;
   const uint64_t stall_ns = static_cast<uint64_t>(config.write_stall_seconds) * 1'000'000'000;
@@ -324,15 +333,19 @@ int Run(ServerConfig& config) {
       spdlog::info("SIGHUP: no --tokens file to reload");
       continue;
     }
+    operations.Reloading();
     absl::Status reloaded = LoadTokens(config.tokens_file, tokens);
     if (!reloaded.ok()) {
       spdlog::error("SIGHUP: {}; the tokens in force stay", std::string(reloaded.message()));
     }
+    operations.Reloaded();
   }
   spdlog::info("{}: draining (up to {} s for calls in flight)", strsignal(sig),
                config.drain_seconds);
+  operations.Stopping(*server);
   if (listener != nullptr) listener->Stop();  // new connections are refused
   Drain(config, ctx, *server, jobs);
+  operations.Stopped();
   server.reset();
   engine->reset();
   close(root_fd);
@@ -350,7 +363,7 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   ServerConfig config;
   std::string engine_name = "auto";
-  std::string log_level = "info";
+  overlapd::OperatorOptions ops;
   uint64_t chunk_bytes = config.engine_options.chunk_bytes;
 
   CLI::App app{
@@ -362,9 +375,12 @@ int main(int argc, char** argv) {
                  "cannot leave it (created if missing)")
       ->required();
   app.add_option("--listen", config.listen, "gRPC address (port 0: any free port)")
+      ->check(overlapd::GrpcListenCheck())
       ->capture_default_str();
   app.add_option("--metrics-listen", config.metrics_listen,
-                 "Prometheus exporter address (/metrics); empty disables it")
+                 "Prometheus exporter (/metrics) and status page (/) address; empty "
+                 "disables it")
+      ->check(overlapd::MetricsListenCheck())
       ->capture_default_str();
   app.add_option("--workers", config.engine_options.workers,
                  "Engine worker threads, each with its own ring (0: one per core)")
@@ -472,11 +488,14 @@ int main(int argc, char** argv) {
                  "Seconds an upload's temp file may go unmodified before it is swept")
       ->check(CLI::Range(int64_t{1}, int64_t{365} * 24 * 3600))
       ->capture_default_str();
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
-      ->capture_default_str();
+  overlapd::AddOperatorFlags(app, ops);
   CLI11_PARSE(app, argc, argv);
 
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  if (absl::Status logging = overlapd::ConfigureLogging(ops.log_level, ops.log_format);
+      !logging.ok()) {
+    std::fprintf(stderr, "overlapd: %s\n", std::string(logging.message()).c_str());
+    return 2;
+  }
   config.engine_options.chunk_bytes = chunk_bytes;
   config.engine = engine_name == "uring"     ? overlapd::io::EngineKind::kUring
                   : engine_name == "threads" ? overlapd::io::EngineKind::kThreads
@@ -490,5 +509,5 @@ int main(int argc, char** argv) {
                   config.limits.max_event_bytes_per_message);
     return 2;
   }
-  return Run(config);
+  return Run(config, ops);
 }

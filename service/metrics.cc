@@ -2,10 +2,14 @@
 
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
 
 #include <errno.h>
 
 #include <exception>
+
+#include "service/build_info.h"
+#include "service/process_metrics.h"
 
 namespace overlapd {
 
@@ -41,6 +45,7 @@ class EngineGauges : public prometheus::Collectable {
       pending.metric.push_back(m);
     }
     std::vector<prometheus::MetricFamily> families = {depth, pending};
+    AddEngineLimits(&families);
     if (log_ != nullptr) {
       prometheus::ClientMetric m;
       m.gauge.value = static_cast<double>(log_->size());
@@ -75,6 +80,32 @@ class EngineGauges : public prometheus::Collectable {
   }
 
  private:
+  // The ring size per worker, and the open-file cache's lookups.
+  void AddEngineLimits(std::vector<prometheus::MetricFamily>* families) const {
+    prometheus::ClientMetric m;
+    m.gauge.value = static_cast<double>(engine_->options().queue_depth);
+    families->push_back({"overlapd_engine_queue_capacity",
+                         "IOs each worker keeps in flight at most (--queue-depth)",
+                         prometheus::MetricType::Gauge, {m}});
+    const io::FdCacheStats fd = engine_->fd_cache_stats();
+    prometheus::ClientMetric c;
+    c.counter.value = static_cast<double>(fd.hits);
+    families->push_back({"overlapd_fd_cache_hits_total",
+                         "Reads served an open file from the fd cache",
+                         prometheus::MetricType::Counter, {c}});
+    c.counter.value = static_cast<double>(fd.misses);
+    families->push_back({"overlapd_fd_cache_misses_total",
+                         "Reads that found no usable cached file and opened it",
+                         prometheus::MetricType::Counter, {c}});
+    m.gauge.value = static_cast<double>(fd.entries);
+    families->push_back({"overlapd_fd_cache_entries", "Open files held by the fd cache",
+                         prometheus::MetricType::Gauge, {m}});
+    m.gauge.value = static_cast<double>(fd.capacity);
+    families->push_back({"overlapd_fd_cache_capacity",
+                         "Open files the fd cache may hold (--fd-cache, capped)",
+                         prometheus::MetricType::Gauge, {m}});
+  }
+
   const io::Engine* engine_;
   const EventLog* log_;
   const io::ReadCredit* budget_;
@@ -84,7 +115,7 @@ class EngineGauges : public prometheus::Collectable {
 
 absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
     const std::string& listen, const io::Engine* engine, const EventLog* log,
-    const io::ReadCredit* read_budget) {
+    const io::ReadCredit* read_budget, int root_fd) {
   std::unique_ptr<Metrics> m(new Metrics());
   m->registry_ = std::make_shared<prometheus::Registry>();
   auto& reg = *m->registry_;
@@ -142,35 +173,58 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
                          .Help("Open Subscribe streams")
                          .Register(reg)
                          .Add({});
-  m->engine_gauges_ = std::make_shared<EngineGauges>(engine, log, read_budget);
   m->streams_cut_ = &prometheus::BuildCounter()
                          .Name("overlapd_streams_cut_total")
                          .Help("Streams cancelled because a write waited on the client for over "
                                "--write-stall-seconds")
                          .Register(reg)
                          .Add({});
+  m->rpc_ = std::make_unique<RpcMetrics>(reg);
+  m->collectables_ = {m->registry_, std::make_shared<EngineGauges>(engine, log, read_budget),
+                      std::make_shared<ProcessCollector>()};
+  if (root_fd >= 0) m->collectables_.push_back(std::make_shared<RootFsCollector>(root_fd));
   if (!listen.empty()) {
-    try {
-      // civetweb's defaults let two clients that send half a request hold
-      // both of its 2 threads for 30 s (request_timeout_ms): scrapes must
-      // not wait on a slow or hostile peer.
-      m->exposer_ = std::make_unique<prometheus::Exposer>(std::vector<std::string>{
-          "listening_ports", listen, "num_threads", "8", "request_timeout_ms", "2000",
-          "enable_keep_alive", "no"});
-    } catch (const std::exception& e) {
-      return absl::UnavailableError("metrics exporter on " + listen + ": " + e.what());
-    }
-    m->exposer_->RegisterCollectable(m->registry_);
-    m->exposer_->RegisterCollectable(m->engine_gauges_);
+    absl::StatusOr<std::unique_ptr<HttpServer>> http = HttpServer::Start(listen);
+    if (!http.ok()) return http.status();
+    m->http_ = *std::move(http);
+    Metrics* self = m.get();
+    m->http_->Handle("/metrics", [self] {
+      return HttpReply{200, "text/plain; version=0.0.4; charset=utf-8", self->Scrape()};
+    });
   }
   return m;
 }
 
-int Metrics::port() const {
-  if (exposer_ == nullptr) return 0;
-  auto ports = exposer_->GetListeningPorts();
-  return ports.empty() ? 0 : ports.front();
+std::string Metrics::Scrape() const {
+  std::vector<prometheus::MetricFamily> families;
+  for (const auto& c : collectables_) {
+    std::vector<prometheus::MetricFamily> more = c->Collect();
+    families.insert(families.end(), std::make_move_iterator(more.begin()),
+                    std::make_move_iterator(more.end()));
+  }
+  return prometheus::TextSerializer().Serialize(families);
 }
+
+void Metrics::SetBuildInfo(const std::string& engine, const std::string& fallback_reason) {
+  prometheus::BuildGauge()
+      .Name("overlapd_build_info")
+      .Help("1, labelled with the version and git commit overlapd was built from and the "
+            "engine it runs")
+      .Register(*registry_)
+      .Add({{"version", std::string(BuildVersion())},
+            {"commit", std::string(BuildCommit())},
+            {"engine", engine}})
+      .Set(1);
+  prometheus::BuildGauge()
+      .Name("overlapd_engine_info")
+      .Help("1, labelled with the IO backend in use (uring or threads) and, when --engine "
+            "auto fell back to threads, why io_uring could not start")
+      .Register(*registry_)
+      .Add({{"backend", engine}, {"fallback_reason", fallback_reason}})
+      .Set(1);
+}
+
+int Metrics::port() const { return http_ == nullptr ? 0 : http_->port(); }
 
 void Metrics::RecordOp(const io::Op& op) {
   const int o = static_cast<int>(op.type);

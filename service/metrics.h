@@ -4,19 +4,23 @@
 #ifndef OVERLAPD_SERVICE_METRICS_H_
 #define OVERLAPD_SERVICE_METRICS_H_
 
+#include <prometheus/collectable.h>
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
 #include <array>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "ioengine/engine.h"
 #include "service/event_log.h"
+#include "service/http_server.h"
+#include "service/rpc_metrics.h"
 
 namespace overlapd {
 
@@ -26,12 +30,20 @@ enum class StreamRpc : int { kExecute, kSession, kSubscribe, kCount };
 class Metrics {
  public:
   // Builds the registry; with a non-empty `listen` also starts the HTTP
-  // exporter (GET /metrics). `engine` is sampled at scrape time for the
-  // per-worker gauges and must outlive the Metrics.
-  // `log`, when given, is sampled too (size, oldest seq).
+  // listener (http_server.h) with GET /metrics. `engine` is sampled at
+  // scrape time for the per-worker gauges and the fd cache, and must outlive
+  // the Metrics. `log`, when given, is sampled too (size, oldest seq).
+  // Process metrics (process_metrics.h) are always exported; the root's
+  // file system when `root_fd` >= 0.
   static absl::StatusOr<std::unique_ptr<Metrics>> Create(
       const std::string& listen, const io::Engine* engine,
-      const EventLog* log = nullptr, const io::ReadCredit* read_budget = nullptr);
+      const EventLog* log = nullptr, const io::ReadCredit* read_budget = nullptr,
+      int root_fd = -1);
+
+  // overlapd_build_info{version,commit,engine} = 1, and
+  // overlapd_engine_info{backend,fallback_reason} = 1 (fallback_reason is
+  // empty unless --engine auto fell back from io_uring to threads).
+  void SetBuildInfo(const std::string& engine, const std::string& fallback_reason);
 
   // One completed op: its count by result, its queue/service/total
   // latency, and the bytes it read or wrote (io::kOpTypes says which).
@@ -48,16 +60,28 @@ class Metrics {
   prometheus::Counter& streams_cut() { return *streams_cut_; }
   prometheus::Gauge& jobs(int state) { return *jobs_[state]; }
 
+  RpcMetrics& rpc() { return *rpc_; }
+
   std::shared_ptr<prometheus::Registry> registry() { return registry_; }
-  // The exporter's TCP port (useful after listening on port 0), or 0.
+  // Every family in the text exposition format: what GET /metrics returns.
+  std::string Scrape() const;
+  // The HTTP listener, for more pages (the status page); null without one.
+  HttpServer* http() { return http_.get(); }
+  // The listener's TCP port (useful after listening on port 0), or 0.
   int port() const;
+  // Stops the HTTP listener (waiting for requests in progress): before
+  // what its pages read (the engine, the jobs) is destroyed.
+  void StopHttp() { http_.reset(); }
 
  private:
   Metrics() = default;
 
   std::shared_ptr<prometheus::Registry> registry_;
-  std::shared_ptr<prometheus::Collectable> engine_gauges_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  // What /metrics collects: the registry and the collectors sampled at
+  // scrape time. Fixed once Create returns.
+  std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
+  std::unique_ptr<RpcMetrics> rpc_;
+  std::unique_ptr<HttpServer> http_;
   static constexpr int kOps = static_cast<int>(io::kOpTypeCount);
   static constexpr int kResults = static_cast<int>(MetricResult::kCount);
   std::array<std::array<prometheus::Counter*, kResults>, kOps> ops_{};

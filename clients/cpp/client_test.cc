@@ -25,6 +25,7 @@
 #include "clients/cpp/cli_common.h"
 #include "clients/cpp/client.h"
 #include "clients/cpp/client_internal.h"
+#include "clients/cpp/commands_health.h"
 #include "clients/cpp/commands_jobs.h"
 #include "ioengine/status_macros.h"
 
@@ -810,3 +811,21 @@ TEST_F(StandInTest, SingleOpHelpersTurnOpFailedIntoAStatus) {
 
 }  // namespace
 }  // namespace overlapd
+
+namespace overlapd::cli {
+namespace {
+
+TEST(HealthCommandTest, EncodesRequestsAndDecodesStatuses) {
+  EXPECT_EQ(EncodeHealthRequest(""), "");
+  EXPECT_EQ(EncodeHealthRequest("overlapd.v1.IoService"),
+            std::string("\x0a\x15") + "overlapd.v1.IoService");
+  EXPECT_EQ(EncodeHealthRequest(std::string(200, 'x')).substr(0, 3), "\x0a\xc8\x01");
+  EXPECT_EQ(DecodeHealthStatus(std::string("\x08\x01", 2)).value(), "SERVING");
+  EXPECT_EQ(DecodeHealthStatus(std::string("\x08\x02", 2)).value(), "NOT_SERVING");
+  EXPECT_EQ(DecodeHealthStatus(std::string("\x08\x03", 2)).value(), "SERVICE_UNKNOWN");
+  EXPECT_EQ(DecodeHealthStatus("").value(), "UNKNOWN");
+  EXPECT_FALSE(DecodeHealthStatus("\x0a\x01x").ok());
+}
+
+}  // namespace
+}  // namespace overlapd::cli

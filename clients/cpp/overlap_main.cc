@@ -32,6 +32,7 @@
 #include "clients/cpp/cli_common.h"
 #include "clients/cpp/client.h"
 #include "clients/cpp/commands_files.h"
+#include "clients/cpp/commands_health.h"
 #include "clients/cpp/commands_jobs.h"
 #include "clients/cpp/commands_sync.h"
 #include "clients/cpp/commands_transfer.h"
@@ -174,6 +175,7 @@ int Main(int argc, char** argv) {
   groups.push_back(std::make_unique<FileCommands>(app, opt));
   groups.push_back(std::make_unique<JobCommands>(app, opt));
   groups.push_back(std::make_unique<BenchCommands>(app, opt));
+  HealthCommand health_command(app, opt);  // its own channel: asks before any wait
 
   try {
     app.parse(argc, argv);
@@ -192,7 +194,9 @@ int Main(int argc, char** argv) {
 
   absl::Status status;
   absl::StatusOr<std::string> token = ReadToken(token_file);
-  if (token.ok()) {
+  if (std::optional<absl::Status> health_status = health_command.Run()) {
+    status = *std::move(health_status);
+  } else if (token.ok()) {
     opt.connect.token = *std::move(token);
     absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(opt.server, opt.connect);
     status = client.status();
