@@ -301,13 +301,15 @@ int Run(ServerConfig& config, const overlapd::OperatorOptions& ops) {
                    std::to_string((*metrics)->port());
     spdlog::info("metrics on http://{}/metrics", metrics_addr);
   }
+  // The status page and the health statuses first: whoever reads the ready
+  // line may ask for them at once.
+  operations.Serving(*server, {&jobs, &log, engine->get(), ctx.tokens != nullptr},
+                     "serving " + config.root + " on " + grpc_addr);
   // One machine-readable line for scripts and tests that start overlapd on
   // port 0.
   std::printf("overlapd ready grpc=%s metrics=%s\n", grpc_addr.c_str(),
               metrics_addr.c_str());
   std::fflush(stdout);
-  operations.Serving(*server, {&jobs, &log, engine->get(), ctx.tokens != nullptr},
-                     "serving " + config.root + " on " + grpc_addr);
 
   int sig = 0;
   const uint64_t stall_ns = static_cast<uint64_t>(config.write_stall_seconds) * 1'000'000'000;
