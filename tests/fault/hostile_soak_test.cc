@@ -247,20 +247,28 @@ TEST(HostileSoakTest, ServerSurvivesAMinuteOfHostileClientsBesideAGoodOne) {
   for (int i = 0; running(); ++i) {
     const std::string name = absl::StrCat("good/", i % 50);
     const std::string data = RandomBytes(64 << 10, 1000 + i);
-    std::vector<v1::Event> events;
-    grpc::Status st = RunAs(*good, kAdmin,
-                            BatchOf({WriteOp(1, name, data, v1::WRITE_MODE_REPLACE_ATOMIC)}), &events);
-    bool ok = st.ok() && !events.empty() && events[0].type() == v1::WRITE_COMPLETE;
-    events.clear();
-    st = RunAs(*good, kAdmin, BatchOf({ReadOp(2, name)}), &events);
-    auto grouped = GroupByTag(events);
-    ok = ok && st.ok() && grouped[2].terminal() != nullptr &&
-         grouped[2].terminal()->type() == v1::READ_COMPLETE && grouped[2].data == data;
+    std::vector<v1::Event> write_events, read_events;
+    const grpc::Status write_st = RunAs(
+        *good, kAdmin, BatchOf({WriteOp(1, name, data, v1::WRITE_MODE_REPLACE_ATOMIC)}),
+        &write_events);
+    const grpc::Status read_st = RunAs(*good, kAdmin, BatchOf({ReadOp(2, name)}), &read_events);
+    auto writes = GroupByTag(write_events);
+    auto reads = GroupByTag(read_events);
+    const v1::Event* written = writes[1].terminal();
+    const v1::Event* read = reads[2].terminal();
+    const bool ok = write_st.ok() && written != nullptr && written->type() == v1::WRITE_COMPLETE &&
+                    read_st.ok() && read != nullptr && read->type() == v1::READ_COMPLETE &&
+                    reads[2].data == data;
     ++good_ops;
     if (!ok) {
       ++good_failures;
-      ADD_FAILURE() << "good client op " << i << " failed: " << st.error_code() << " "
-                    << st.error_message() << (events.empty() ? "" : " " + Describe(events[0]));
+      ADD_FAILURE() << "good client pair " << i << " on " << name << " failed: write "
+                    << write_st.error_code() << " " << write_st.error_message() << " "
+                    << (written == nullptr ? "no terminal event" : Describe(*written))
+                    << "; read " << read_st.error_code() << " " << read_st.error_message() << " "
+                    << (read == nullptr ? "no terminal event" : Describe(*read)) << "; "
+                    << reads[2].data.size() << " bytes, "
+                    << (reads[2].data == data ? "equal" : "NOT equal") << " to what was written";
     }
     auto mem = srv.Memory();
     ASSERT_TRUE(mem.ok()) << "the server exited: " << srv.Log().substr(0, 4000);
