@@ -113,7 +113,7 @@ TEST(HostileSoakTest, ServerSurvivesAMinuteOfHostileClientsBesideAGoodOne) {
   auto server = ServerProcess::Start(
       {"--tokens", dir.Join("tokens"), "--max-read-bytes", "1G", "--max-read-buffer-bytes",
        "128M", "--max-inflight-read-bytes", "16M", "--write-stall-seconds", "4",
-       "--event-log-bytes", "16M", "--max-open-files", "1024", "--drain-seconds", "5"});
+       "--event-log-bytes", "16M", "--max-open-files", "4096", "--drain-seconds", "5"});
   ASSERT_TRUE(server.ok()) << server.status();
   ServerProcess& srv = **server;
   auto R = [&](const std::string& p) { return srv.RootPath(p); };
