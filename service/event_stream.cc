@@ -138,13 +138,8 @@ void EventStream::Abort(const grpc::Status& status) {
     if (aborted_.load(std::memory_order_relaxed)) return;
     abort_status_ = status;
     aborted_.store(true, std::memory_order_release);
-    // Under mu_: a batch leaves the list (and is freed) only under it.
-    for (BatchRun* b = live_batches_; b != nullptr; b = b->next) {
-      b->Cancel(ctx_.engine);
-    }
   }
-  // Ops parked for credit must run to see their cancel.
-  read_credit_.Open();
+  CancelOps();
   Kick();
 }
 

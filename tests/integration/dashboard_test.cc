@@ -29,18 +29,6 @@ using std::chrono::seconds;
 
 constexpr char kToken[] = "da5hb0a2d00000000000000000000000";  // read,write, prefix pub
 
-std::string UrlEncode(absl::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '_' || c == '-' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += absl::StrCat("%", absl::Hex(c, absl::kZeroPad2));
-    }
-  }
-  return out;
-}
-
 // Every Prometheus expression of the dashboard, with its panel's title.
 std::vector<std::pair<std::string, std::string>> DashboardQueries(const nlohmann::json& d) {
   std::vector<std::pair<std::string, std::string>> out;

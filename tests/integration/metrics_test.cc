@@ -180,18 +180,6 @@ TEST_F(MetricsTest, ExporterShowsFamiliesAndCountsReads) {
   EXPECT_EQ(open_streams, 0);
 }
 
-std::string UrlEncode(absl::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '_' || c == '-' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += absl::StrCat("%", absl::Hex(c, absl::kZeroPad2));
-    }
-  }
-  return out;
-}
-
 TEST_F(MetricsTest, RealPrometheusScrapesTheServer) {
   const std::string prometheus = "/usr/bin/prometheus";
   if (::access(prometheus.c_str(), X_OK) != 0) {

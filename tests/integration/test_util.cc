@@ -1,5 +1,6 @@
 #include "tests/integration/test_util.h"
 
+#include <cctype>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -290,6 +291,18 @@ std::string Describe(const v1::Event& e) {
                     " \"", e.error().message(), "\"}");
   }
   return s;
+}
+
+std::string UrlEncode(absl::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '_' || c == '-' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += absl::StrCat("%", absl::Hex(c, absl::kZeroPad2));
+    }
+  }
+  return out;
 }
 
 }  // namespace overlapd::itest

@@ -89,6 +89,10 @@ std::map<uint64_t, OpOutcome> GroupByTag(const std::vector<v1::Event>& events);
 // a description of the first violation, or "" when there is none.
 std::string SeqViolation(const std::vector<v1::Event>& events);
 
+// `s` percent-encoded for a URL query (RFC 3986 unreserved characters kept):
+// PromQL for Prometheus's HTTP API.
+std::string UrlEncode(absl::string_view s);
+
 // Short text of an event for failure messages.
 std::string Describe(const v1::Event& event);
 
