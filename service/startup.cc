@@ -1,0 +1,127 @@
+#include "service/startup.h"
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "ioengine/recovery.h"
+
+namespace overlapd {
+
+void RaiseFileLimit(ServerConfig& config) {
+  struct rlimit lim;
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  const rlim_t wanted = 2 * static_cast<rlim_t>(config.engine_options.fd_cache_entries);
+  if (config.max_open_files == 0 && lim.rlim_max < wanted) {
+    struct rlimit raised = {wanted, wanted};
+    setrlimit(RLIMIT_NOFILE, &raised);  // fails without CAP_SYS_RESOURCE
+    getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  const rlim_t target = config.max_open_files == 0
+                            ? lim.rlim_max
+                            : std::min<rlim_t>(lim.rlim_max, config.max_open_files);
+  if (lim.rlim_cur != target) {
+    lim.rlim_cur = target;
+    setrlimit(RLIMIT_NOFILE, &lim);
+    getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  // An accept that meets EMFILE may never be retried by gRPC (listener.h):
+  // the reserve keeps the engine from taking the last descriptors.
+  const size_t limit = static_cast<size_t>(lim.rlim_cur);
+  const size_t reserve = std::max<size_t>(64, limit / 4);
+  config.engine_options.max_open_files = limit > reserve ? limit - reserve : 1;
+  const size_t cap = config.engine_options.max_open_files / 2;
+  if (config.engine_options.fd_cache_entries > cap) {
+    spdlog::info("--fd-cache {} lowered to {} (half the engine's share of the open-file limit)",
+                 config.engine_options.fd_cache_entries, cap);
+    config.engine_options.fd_cache_entries = cap;
+  }
+}
+
+absl::StatusOr<int> OpenRoot(const std::string& root) {
+  std::error_code ec;
+  std::filesystem::create_directories(root, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--root ", root, ": cannot create: ", ec.message()));
+  }
+  const int fd = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(absl::StrCat("--root ", root, ": ", strerror(errno)));
+  }
+  return fd;
+}
+
+absl::StatusOr<io::TempNamer> OpenStateDir(ServerConfig& config) {
+  namespace fs = std::filesystem;
+  if (config.state_dir.empty()) {
+    std::string root = config.root;
+    while (root.size() > 1 && root.back() == '/') root.pop_back();
+    config.state_dir = root + ".state";
+  }
+  std::error_code ec;
+  fs::create_directories(config.state_dir, ec);
+  const fs::path state = fs::weakly_canonical(config.state_dir, ec);
+  const fs::path root = fs::weakly_canonical(config.root, ec);
+  auto [r, s] = std::mismatch(root.begin(), root.end(), state.begin(), state.end());
+  if (r == root.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--state-dir ", config.state_dir, " lies inside --root ", config.root,
+        ": clients could reach it; put it beside the root"));
+  }
+  absl::StatusOr<io::TempNamer> namer = io::TempNamer::LoadOrCreate(config.state_dir);
+  if (!namer.ok()) {
+    return absl::Status(namer.status().code(),
+                        absl::StrCat(namer.status().message(),
+                                     " (choose another place with --state-dir)"));
+  }
+  spdlog::info("state directory {}", config.state_dir);
+  return namer;
+}
+
+void SweepTempFilesAtStart(const ServerConfig& config, const io::TempNamer& namer) {
+  const io::SweepResult swept =
+      io::SweepTempFiles(config.root, namer, config.upload_grace_s, /*atomic_too=*/true);
+  if (swept.atomic_removed > 0) {
+    spdlog::warn("removed {} temp files of atomic writes interrupted by a crash",
+                 swept.atomic_removed);
+  }
+  if (swept.uploads_removed > 0) {
+    spdlog::info("removed {} upload temp files unmodified for {} s", swept.uploads_removed,
+                 config.upload_grace_s);
+  }
+}
+
+absl::Status LoadTokens(const std::string& path, TokenStore& store) {
+  auto loaded = TokenTable::Load(path);
+  if (!loaded.ok()) return loaded.status();
+  spdlog::info("bearer tokens: {} from {}", loaded->size(), path);
+  store.Set(std::make_shared<const TokenTable>(*std::move(loaded)));
+  return absl::OkStatus();
+}
+
+absl::Status LoadTokensAtStart(const ServerConfig& config, TokenStore& store) {
+  if (config.tokens_file.empty()) return absl::OkStatus();
+  if (absl::Status loaded = LoadTokens(config.tokens_file, store); !loaded.ok()) return loaded;
+  const std::string host = HostOf(config.listen);
+  if (config.tls_cert.empty() && host != "127.0.0.1" && host != "localhost" && host != "[::1]") {
+    spdlog::warn("--tokens without TLS: tokens cross the network in plaintext");
+  }
+  return absl::OkStatus();
+}
+
+std::string HostOf(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
+}  // namespace overlapd

@@ -1,0 +1,52 @@
+// The phases of overlapd's start before it serves, each a function that
+// either succeeds or says why the server cannot start: the open-file
+// limit, the root, the state directory, the sweep of crashed temp files,
+// the token file.
+#ifndef OVERLAPD_SERVICE_STARTUP_H_
+#define OVERLAPD_SERVICE_STARTUP_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "ioengine/temp_names.h"
+#include "service/auth.h"
+#include "service/config.h"
+
+namespace overlapd {
+
+// Open files are the fd cache's currency, and connections need them too.
+// Sets RLIMIT_NOFILE to --max-open-files (0: the hard limit, raised to
+// twice the fd cache where privileged) and splits it: a reserve of a
+// quarter (at least 64) for connections, the listener and the process
+// itself, which the engine never touches; the engine's open files within
+// the rest (config.engine_options.max_open_files); the fd cache within half
+// of that.
+void RaiseFileLimit(ServerConfig& config);
+
+// Creates the root if missing and opens it (O_DIRECTORY): the fd every
+// client path is resolved beneath. The caller owns the fd.
+absl::StatusOr<int> OpenRoot(const std::string& root);
+
+// Fills in the default state directory (ROOT.state), refuses one inside the
+// root (clients must never reach the key that proves temp names), creates
+// it and loads or creates that key.
+absl::StatusOr<io::TempNamer> OpenStateDir(ServerConfig& config);
+
+// Removes the temp files of atomic writes a crash interrupted and upload
+// temps unmodified for --upload-grace, logging what went.
+void SweepTempFilesAtStart(const ServerConfig& config, const io::TempNamer& namer);
+
+// Reads the token file into `store`; on error the tokens in force stay.
+absl::Status LoadTokens(const std::string& path, TokenStore& store);
+
+// --tokens given: loads them, and warns when they would cross a network in
+// plaintext.
+absl::Status LoadTokensAtStart(const ServerConfig& config, TokenStore& store);
+
+// "HOST" of "HOST:PORT".
+std::string HostOf(const std::string& address);
+
+}  // namespace overlapd
+
+#endif  // OVERLAPD_SERVICE_STARTUP_H_
