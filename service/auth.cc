@@ -1,8 +1,6 @@
 #include "service/auth.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -14,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "ioengine/flag_file.h"
 #include "service/op_table.h"
 
 namespace overlapd {
@@ -101,27 +100,6 @@ const std::string& PathPrefixOf(const Grant* grant) {
   return grant == nullptr ? kWholeRoot : grant->path_prefix;
 }
 
-absl::StatusOr<std::string> ReadFlagFile(absl::string_view flag, const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  if (in) text << in.rdbuf();
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot be read"));
-  return text.str();
-}
-
-namespace {
-
-// A PEM file: an empty one is as unusable as a missing one.
-absl::StatusOr<std::string> ReadPem(absl::string_view flag, const std::string& path) {
-  absl::StatusOr<std::string> pem = ReadFlagFile(flag, path);
-  if (pem.ok() && pem->empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot be read"));
-  }
-  return pem;
-}
-
-}  // namespace
-
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
     const std::string& cert, const std::string& key, const std::string& client_ca) {
   if (cert.empty() && key.empty()) {
@@ -133,16 +111,17 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
   if (cert.empty() || key.empty()) {
     return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
   }
-  absl::StatusOr<std::string> cert_pem = ReadPem("--tls-cert", cert);
+  absl::StatusOr<std::string> cert_pem = ReadFlagFile("--tls-cert", cert, FlagFile::kNonEmpty);
   if (!cert_pem.ok()) return cert_pem.status();
-  absl::StatusOr<std::string> key_pem = ReadPem("--tls-key", key);
+  absl::StatusOr<std::string> key_pem = ReadFlagFile("--tls-key", key, FlagFile::kNonEmpty);
   if (!key_pem.ok()) return key_pem.status();
   grpc::SslServerCredentialsOptions options(
       client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
                         : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   options.pem_key_cert_pairs.push_back({*key_pem, *cert_pem});
   if (!client_ca.empty()) {
-    absl::StatusOr<std::string> ca_pem = ReadPem("--tls-client-ca", client_ca);
+    absl::StatusOr<std::string> ca_pem =
+        ReadFlagFile("--tls-client-ca", client_ca, FlagFile::kNonEmpty);
     if (!ca_pem.ok()) return ca_pem.status();
     options.pem_root_certs = *ca_pem;
   }

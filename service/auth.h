@@ -107,10 +107,6 @@ class TokenStore {
   std::shared_ptr<const TokenTable> table_;  // null until the first Set
 };
 
-// The contents of the file a `flag` names; INVALID_ARGUMENT naming both
-// when it cannot be read.
-absl::StatusOr<std::string> ReadFlagFile(absl::string_view flag, const std::string& path);
-
 // Plaintext credentials when `cert` and `key` are empty, else TLS with that
 // certificate chain and key (PEM files); a `client_ca` makes it mutual TLS.
 // Errors name the flag (--tls-cert, --tls-key, --tls-client-ca) at fault.

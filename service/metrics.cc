@@ -113,72 +113,79 @@ class EngineGauges : public prometheus::Collectable {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
-    const std::string& listen, const io::Engine* engine, const EventLog* log,
-    const io::ReadCredit* read_budget, int root_fd) {
-  std::unique_ptr<Metrics> m(new Metrics());
-  m->registry_ = std::make_shared<prometheus::Registry>();
-  auto& reg = *m->registry_;
-
+void Metrics::RegisterOpFamilies(prometheus::Registry& reg) {
   auto& ops = prometheus::BuildCounter()
                   .Name("overlapd_ops_total")
                   .Help("Completed operations by op type and result")
                   .Register(reg);
   // Latency from microseconds to tens of seconds, roughly x2.5 per bucket.
   const prometheus::Histogram::BucketBoundaries buckets = {
-      10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3,
-      10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1.0,  2.5,    5.0, 10.0};
+      10e-6, 25e-6, 50e-6,  100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3,
+      25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1.0,    2.5,  5.0,    10.0};
   auto& latency = prometheus::BuildHistogram()
                       .Name("overlapd_op_latency_seconds")
-                      .Help("Operation latency by phase: queue (accepted to started), "
-                            "service (started to completed), total")
+                      .Help(
+                          "Operation latency by phase: queue (accepted to started), "
+                          "service (started to completed), total")
                       .Register(reg);
   for (int op = 0; op < kOps; ++op) {
     for (int r = 0; r < kResults; ++r) {
-      m->ops_[op][r] = &ops.Add(
-          {{"op", std::string(io::kOpTypes[op].name)}, {"result", kResultNames[r]}});
+      ops_[op][r] =
+          &ops.Add({{"op", std::string(io::kOpTypes[op].name)}, {"result", kResultNames[r]}});
     }
     for (int p = 0; p < 3; ++p) {
-      m->latency_[op][p] =
-          &latency.Add({{"op", std::string(io::kOpTypes[op].name)}, {"phase", kPhaseNames[p]}},
-                       buckets);
+      latency_[op][p] = &latency.Add(
+          {{"op", std::string(io::kOpTypes[op].name)}, {"phase", kPhaseNames[p]}}, buckets);
     }
   }
   auto& bytes = prometheus::BuildCounter()
                     .Name("overlapd_bytes_total")
                     .Help("File bytes read and written")
                     .Register(reg);
-  m->bytes_read_ = &bytes.Add({{"direction", "read"}});
-  m->bytes_written_ = &bytes.Add({{"direction", "write"}});
+  bytes_read_ = &bytes.Add({{"direction", "read"}});
+  bytes_written_ = &bytes.Add({{"direction", "write"}});
+}
+
+void Metrics::RegisterStreamFamilies(prometheus::Registry& reg) {
   auto& streams = prometheus::BuildGauge()
                       .Name("overlapd_streams")
                       .Help("Open streaming calls by RPC")
                       .Register(reg);
   for (int i = 0; i < static_cast<int>(StreamRpc::kCount); ++i) {
-    m->streams_[i] = &streams.Add({{"rpc", kRpcNames[i]}});
+    streams_[i] = &streams.Add({{"rpc", kRpcNames[i]}});
   }
-  auto& jobs = prometheus::BuildGauge()
-                   .Name("overlapd_jobs")
-                   .Help("Detached jobs by state")
-                   .Register(reg);
-  for (int i = 1; i < 6; ++i) m->jobs_[i] = &jobs.Add({{"state", kJobStateNames[i]}});
-  m->events_lost_ = &prometheus::BuildCounter()
-                         .Name("overlapd_events_lost_total")
-                         .Help("Events a subscriber missed because it fell behind the event log")
-                         .Register(reg)
-                         .Add({});
+  auto& jobs =
+      prometheus::BuildGauge().Name("overlapd_jobs").Help("Detached jobs by state").Register(reg);
+  for (int i = 1; i < 6; ++i) jobs_[i] = &jobs.Add({{"state", kJobStateNames[i]}});
+  events_lost_ = &prometheus::BuildCounter()
+                      .Name("overlapd_events_lost_total")
+                      .Help("Events a subscriber missed because it fell behind the event log")
+                      .Register(reg)
+                      .Add({});
+  subscribers_ = &prometheus::BuildGauge()
+                      .Name("overlapd_subscribers")
+                      .Help("Open Subscribe streams")
+                      .Register(reg)
+                      .Add({});
+  streams_cut_ = &prometheus::BuildCounter()
+                      .Name("overlapd_streams_cut_total")
+                      .Help("Streams cancelled because a write waited on the client for "
+                            "over --write-stall-seconds")
+                      .Register(reg)
+                      .Add({});
+}
 
-  m->subscribers_ = &prometheus::BuildGauge()
-                         .Name("overlapd_subscribers")
-                         .Help("Open Subscribe streams")
-                         .Register(reg)
-                         .Add({});
-  m->streams_cut_ = &prometheus::BuildCounter()
-                         .Name("overlapd_streams_cut_total")
-                         .Help("Streams cancelled because a write waited on the client for over "
-                               "--write-stall-seconds")
-                         .Register(reg)
-                         .Add({});
+absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(const std::string& listen,
+                                                         const io::Engine* engine,
+                                                         const EventLog* log,
+                                                         const io::ReadCredit* read_budget,
+                                                         int root_fd) {
+  std::unique_ptr<Metrics> m(new Metrics());
+  m->registry_ = std::make_shared<prometheus::Registry>();
+  auto& reg = *m->registry_;
+
+  m->RegisterOpFamilies(reg);
+  m->RegisterStreamFamilies(reg);
   m->rpc_ = std::make_unique<RpcMetrics>(reg);
   m->collectables_ = {m->registry_, std::make_shared<EngineGauges>(engine, log, read_budget),
                       std::make_shared<ProcessCollector>()};

@@ -75,6 +75,10 @@ class Metrics {
 
  private:
   Metrics() = default;
+  // The families of ops and bytes, and those of streams, jobs and events;
+  // their handles cached in the fields below.
+  void RegisterOpFamilies(prometheus::Registry& reg);
+  void RegisterStreamFamilies(prometheus::Registry& reg);
 
   std::shared_ptr<prometheus::Registry> registry_;
   // What /metrics collects: the registry and the collectors sampled at

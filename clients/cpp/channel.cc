@@ -1,7 +1,5 @@
 #include "clients/cpp/channel.h"
 
-#include <fstream>
-#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -10,20 +8,11 @@
 #include <grpcpp/support/client_interceptor.h>
 
 #include "absl/strings/str_cat.h"
+#include "ioengine/flag_file.h"
 #include "ioengine/status_macros.h"
 
 namespace overlapd {
 namespace {
-
-absl::StatusOr<std::string> ReadPem(const char* what, const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  if (in) text << in.rdbuf();
-  if (!in || text.str().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " ", path, ": cannot be read"));
-  }
-  return text.str();
-}
 
 // Adds the bearer token to every call's initial metadata. (gRPC's call
 // credentials are refused on plaintext channels, and a token on loopback
@@ -68,14 +57,19 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateChannel(
   if (!options.tls_ca_file.empty() || client_cert) {
     grpc::SslCredentialsOptions ssl;
     if (!options.tls_ca_file.empty()) {
-      OVERLAPD_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPem("--tls-ca", options.tls_ca_file));
+      OVERLAPD_ASSIGN_OR_RETURN(ssl.pem_root_certs,
+                                ReadFlagFile("--tls-ca", options.tls_ca_file, FlagFile::kNonEmpty));
     }
     if (client_cert) {
       if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
         return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
       }
-      OVERLAPD_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadPem("--tls-cert", options.tls_cert_file));
-      OVERLAPD_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadPem("--tls-key", options.tls_key_file));
+      OVERLAPD_ASSIGN_OR_RETURN(
+          ssl.pem_cert_chain,
+          ReadFlagFile("--tls-cert", options.tls_cert_file, FlagFile::kNonEmpty));
+      OVERLAPD_ASSIGN_OR_RETURN(
+          ssl.pem_private_key,
+          ReadFlagFile("--tls-key", options.tls_key_file, FlagFile::kNonEmpty));
     }
     credentials = grpc::SslCredentials(ssl);
   }

@@ -15,7 +15,6 @@
 // cancel, watch) and bench.cc (bench read, bench write).
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -37,6 +36,7 @@
 #include "clients/cpp/commands_sync.h"
 #include "clients/cpp/commands_transfer.h"
 #include "clients/cpp/interrupt.h"
+#include "ioengine/flag_file.h"
 
 #ifndef OVERLAP_VERSION
 #define OVERLAP_VERSION "unknown"
@@ -52,12 +52,10 @@ absl::StatusOr<std::string> ReadToken(const std::string& file) {
     const char* env = std::getenv("OVERLAPD_TOKEN");
     return std::string(env != nullptr ? env : "");
   }
-  std::ifstream in(file);
-  std::string line;
-  if (!in || !std::getline(in, line)) {
-    return absl::InvalidArgumentError(absl::StrCat("--token-file ", file, ": cannot be read"));
-  }
-  absl::string_view token = absl::StripAsciiWhitespace(line);
+  absl::StatusOr<std::string> text = ReadFlagFile("--token-file", file);
+  if (!text.ok()) return text.status();
+  const absl::string_view token =
+      absl::StripAsciiWhitespace(absl::string_view(*text).substr(0, text->find('\n')));
   if (token.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("--token-file ", file, ": empty first line"));
   }
@@ -151,6 +149,46 @@ std::string CommandName(const CLI::App& app) {
   return name;
 }
 
+// Parses the command line. On a usage error prints it, with a suggestion
+// when a word is close to a command or flag, and returns the exit code;
+// --help and --version print and return 0.
+std::optional<int> ParseOrExplain(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help, --version and friends are "errors" with exit code 0.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::string message = e.what();
+    if (app.get_subcommands().empty() && !FirstWord(app, argc, argv).empty()) {
+      message = absl::StrCat("unknown command '", FirstWord(app, argc, argv), "'");
+    }
+    std::fprintf(stderr, "overlap: INVALID_ARGUMENT: %s%s\n", message.c_str(),
+                 DidYouMean(app, e.what(), argc, argv).c_str());
+    std::fprintf(stderr, "Run 'overlap --help' for usage.\n");
+    return kExitUsage;
+  }
+  return std::nullopt;
+}
+
+// Connects to the server and runs the command group the user chose.
+absl::Status ConnectAndRun(GlobalOptions& opt, const std::string& token_file,
+                           const std::vector<std::unique_ptr<CommandGroup>>& groups,
+                           Interrupts& interrupts) {
+  absl::StatusOr<std::string> token = ReadToken(token_file);
+  if (!token.ok()) return token.status();
+  opt.connect.token = *std::move(token);
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(opt.server, opt.connect);
+  if (!client.ok()) return client.status();
+  (*client)->set_cancel(&interrupts.token());
+  // A server still starting (or restarting) is waited for under --retries;
+  // the command then reports any error itself.
+  (*client)->WaitUntilConnected(opt.retry_policy(), opt.on_retry()).IgnoreError();
+  for (const std::unique_ptr<CommandGroup>& group : groups) {
+    if (std::optional<absl::Status> ran = group->Run(**client)) return *std::move(ran);
+  }
+  return absl::OkStatus();
+}
+
 int Main(int argc, char** argv) {
   // Before any thread exists: every later thread inherits the blocked
   // signals, and one watcher handles them (interrupt.h).
@@ -177,44 +215,12 @@ int Main(int argc, char** argv) {
   groups.push_back(std::make_unique<BenchCommands>(app, opt));
   HealthCommand health_command(app, opt);  // its own channel: asks before any wait
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    // --help, --version and friends are "errors" with exit code 0.
-    if (e.get_exit_code() == 0) return app.exit(e);
-    std::string message = e.what();
-    if (app.get_subcommands().empty() && !FirstWord(app, argc, argv).empty()) {
-      message = absl::StrCat("unknown command '", FirstWord(app, argc, argv), "'");
-    }
-    std::fprintf(stderr, "overlap: INVALID_ARGUMENT: %s%s\n", message.c_str(),
-                 DidYouMean(app, e.what(), argc, argv).c_str());
-    std::fprintf(stderr, "Run 'overlap --help' for usage.\n");
-    return kExitUsage;
-  }
-
+  if (std::optional<int> usage = ParseOrExplain(app, argc, argv)) return *usage;
   absl::Status status;
-  absl::StatusOr<std::string> token = ReadToken(token_file);
   if (std::optional<absl::Status> health_status = health_command.Run()) {
     status = *std::move(health_status);
-  } else if (token.ok()) {
-    opt.connect.token = *std::move(token);
-    absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(opt.server, opt.connect);
-    status = client.status();
-    if (status.ok()) {
-      (*client)->set_cancel(&interrupts.token());
-      // A server still starting (or restarting) is waited for under
-      // --retries; the command then reports any error itself.
-      (*client)->WaitUntilConnected(opt.retry_policy(), opt.on_retry()).IgnoreError();
-      for (const std::unique_ptr<CommandGroup>& group : groups) {
-        std::optional<absl::Status> ran = group->Run(**client);
-        if (ran.has_value()) {
-          status = *std::move(ran);
-          break;
-        }
-      }
-    }
   } else {
-    status = token.status();
+    status = ConnectAndRun(opt, token_file, groups, interrupts);
   }
   std::cout.flush();
   if (status.ok()) return 0;
