@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "ioengine/scratch_dir.h"
 
 namespace overlapd::io {
 namespace {
@@ -44,14 +45,8 @@ std::vector<std::string> Names(const DirSnapshot& s) {
 
 class DirSnapshotTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/overlapd-dirsnap-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
   void TearDown() override {
     for (int fd : fds_) close(fd);
-    fs::remove_all(dir_);
   }
   // Opens (creating if needed) a directory below the test's own.
   int OpenDir(const std::string& rel) {
@@ -73,7 +68,8 @@ class DirSnapshotTest : public ::testing::Test {
     FAIL() << "directory never settled";
   }
 
-  fs::path dir_;
+  ScratchDir scratch_{"overlapd-dirsnap"};
+  const fs::path dir_ = scratch_.path();
   std::vector<int> fds_;
 };
 

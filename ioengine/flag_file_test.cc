@@ -6,19 +6,15 @@
 #include <fstream>
 
 #include "gtest/gtest.h"
+#include "ioengine/scratch_dir.h"
 
 namespace overlapd {
 namespace {
 
 class FlagFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/overlapd_flag_file_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
-  std::string dir_;
+  ScratchDir scratch_{"overlapd-flag-file"};
+  const std::string dir_ = scratch_.string();
 };
 
 TEST_F(FlagFileTest, ReadsTheWholeFile) {

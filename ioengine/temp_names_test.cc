@@ -9,6 +9,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "ioengine/scratch_dir.h"
 #include "ioengine/recovery.h"
 
 namespace overlapd::io {
@@ -18,17 +19,12 @@ namespace fs = std::filesystem;
 
 class TempNamesTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/overlapd-temp-names-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   void Touch(const fs::path& p, const std::string& text = "x") {
     fs::create_directories(p.parent_path());
     std::ofstream(p) << text;
   }
-  fs::path dir_;
+  ScratchDir scratch_{"overlapd-temp-names"};
+  const fs::path dir_ = scratch_.path();
 };
 
 TEST_F(TempNamesTest, MintedNamesProveThemselvesAndNothingElseDoes) {

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "gtest/gtest.h"
+#include "ioengine/scratch_dir.h"
 
 namespace overlapd {
 namespace {
@@ -15,13 +16,8 @@ namespace fs = std::filesystem;
 
 class StartupTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/overlapd_startup_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
+  ScratchDir scratch_{"overlapd-startup"};
+  const fs::path dir_ = scratch_.path();
 };
 
 TEST_F(StartupTest, StateDirDefaultsBesideTheRootAndKeepsItsKey) {
