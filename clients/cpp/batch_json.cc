@@ -117,8 +117,15 @@ std::string DescribeJsonError(absl::string_view message, absl::string_view text)
   return absl::StrCat(where, what, " At >>> in: ", shown);
 }
 
-const char* const kOpKinds =
-    "read, write, copy, fsync, stat, list, rename, delete, mkdir";
+// "read, write, ...": the kinds an Op may hold, as the proto lists them.
+std::string OpKinds() {
+  const google::protobuf::OneofDescriptor* kind = v1::Op::descriptor()->FindOneofByName("kind");
+  std::string kinds;
+  for (int i = 0; i < kind->field_count(); ++i) {
+    absl::StrAppend(&kinds, i == 0 ? "" : ", ", kind->field(i)->name());
+  }
+  return kinds;
+}
 
 // Far above any batch a server accepts (its messages are at most 64 MiB, and
 // base64 adds a third); stops `overlap submit /dev/zero` from eating memory.
@@ -149,7 +156,7 @@ absl::StatusOr<v1::Batch> ParseBatchJson(absl::string_view text,
     if (batch.ops(i).kind_case() == v1::Op::KIND_NOT_SET) {
       return absl::InvalidArgumentError(
           absl::StrCat(source, ": ops[", i,
-                       "] has no operation: expected one of ", kOpKinds));
+                       "] has no operation: expected one of ", OpKinds()));
     }
   }
   return batch;
