@@ -322,6 +322,10 @@ struct EngineOptions {
   int metadata_threads = 2;
   // io_uring: let a kernel thread poll the SQ (root or CAP_SYS_NICE).
   bool sqpoll = false;
+  // Tests: no worker threads; the caller runs each worker's loop one turn
+  // at a time with Engine::Step, so that a test decides exactly what the
+  // engine does between two checks (the metadata lane keeps its threads).
+  bool hand_driven = false;
   // Mints the names of atomic replaces' temp files (temp_names.h). Not
   // owned; null: the engine makes an ephemeral one (nothing it leaves
   // behind is ever proven, so nothing is swept).
@@ -359,6 +363,18 @@ class Engine {
   virtual const EngineOptions& options() const = 0;
   // Lookups of the open-file cache (for the metrics exporter).
   virtual FdCacheStats fd_cache_stats() const { return {}; }
+
+  // Hand-driven engines only (EngineOptions::hand_driven): runs one turn of
+  // `worker`'s loop on the calling thread: takes its inbox, starts ops,
+  // issues the IOs that fit in its queue depth, then, if `wait` and it has
+  // IO in flight, waits for at least one to complete; reaps what completed
+  // and runs the completions (the sink is called on this thread). Never
+  // waits for new work. Example (a ring of depth 1):
+  //
+  //   options.hand_driven = true; options.workers = 1; options.queue_depth = 1;
+  //   engine->Submit(&read);
+  //   while (!done) engine->Step(0, /*wait=*/true);   // one chunk per turn
+  virtual void Step(int worker, bool wait) = 0;
 };
 
 // Creates the engine of `kind`. kAuto probes io_uring and falls back to the

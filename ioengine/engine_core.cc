@@ -59,12 +59,13 @@ EngineCore::EngineCore(EngineOptions options)
 EngineCore::~EngineCore() = default;
 
 void EngineCore::StartWorkers() {
-  for (int i = 0; i < workers(); ++i) {
+  for (int i = 0; i < workers() && !options_.hand_driven; ++i) {
     workers_[i]->thread = std::thread([this, i] {
       char name[16];
       snprintf(name, sizeof(name), "io-%s-%d", std::string(this->name()).c_str(), i);
       pthread_setname_np(pthread_self(), name);
-      WorkerLoop(i);
+      while (Turn(i, /*may_block=*/true)) {
+      }
     });
   }
   metadata_.Start(name(), [this](Op* op) { Start(op, kMetadataLane); },
@@ -78,7 +79,18 @@ void EngineCore::StopWorkers() {
   for (auto& w : workers_) {
     if (w->thread.joinable()) w->thread.join();
   }
+  // Hand-driven: a chunk of one worker's op may wait on another worker, so
+  // every loop turns in round until all are over.
+  for (bool turning = options_.hand_driven; turning;) {
+    turning = false;
+    for (int i = 0; i < workers(); ++i) turning |= Turn(i, /*may_block=*/false);
+  }
   metadata_.Join();
+}
+
+void EngineCore::Step(int worker, bool wait) {
+  assert(options_.hand_driven && "Step is for hand-driven engines; workers run their own loops");
+  Turn(worker, wait);
 }
 
 bool EngineCore::Drained() const {

@@ -106,6 +106,7 @@ class EngineCore : public Engine {
 
   void Submit(Op* op) final;
   void Cancel(Op* op) final;
+  void Step(int worker, bool wait) final;
   int workers() const final { return static_cast<int>(workers_.size()); }
   const WorkerStats& worker_stats(int worker) const final {
     return workers_[worker]->stats;
@@ -129,10 +130,15 @@ class EngineCore : public Engine {
 
   // Backends start their loops after construction and call StopWorkers() in
   // their destructor, before their own members go. Both cover the metadata
-  // lane's threads too.
+  // lane's threads too. A hand-driven engine starts no worker thread, and
+  // StopWorkers turns its loops on the calling thread until every op is done.
   void StartWorkers();
   void StopWorkers();
-  virtual void WorkerLoop(int worker) = 0;
+  // One turn of a worker's loop (Engine::Step says what one turn does).
+  // `may_block`: the turn may wait, for an IO's completion or (on a worker
+  // thread) for new work. Returns false once the engine is stopping and
+  // every op has completed: the loop is over.
+  virtual bool Turn(int worker, bool may_block) = 0;
   // Backends that can cancel IOs in the kernel queue a CancelTask per worker
   // (CancelInFlight), which that worker then carries out (CancelOnWorker).
   virtual void CancelInFlight(uint64_t op_id) {}

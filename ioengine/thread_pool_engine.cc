@@ -47,25 +47,29 @@ absl::StatusOr<std::unique_ptr<Engine>> ThreadPoolEngine::Create(
 
 ThreadPoolEngine::~ThreadPoolEngine() { StopWorkers(); }
 
-void ThreadPoolEngine::WorkerLoop(int wi) {
+bool ThreadPoolEngine::Turn(int wi, bool may_block) {
   Worker& w = *workers_[wi];
-  for (;;) {
-    TakeInbox(w);
-    // A blocking system call cannot be cancelled once running; NextIo drops
-    // the queued IOs of a cancelled op.
-    while (ChunkIo* io = NextIo(w, wi)) {
-      w.stats.in_kernel.fetch_add(1, std::memory_order_relaxed);
-      int64_t res = RunIo(io);
-      w.stats.in_kernel.fetch_sub(1, std::memory_order_relaxed);
-      if (CompleteIo(io, res, wi)) Requeue(w, io);
-    }
-    if (Drained()) break;
-    if (w.inbox.PrepareSleep()) {
-      uint64_t value;
-      [[maybe_unused]] ssize_t n = read(w.inbox.event_fd(), &value, sizeof(value));
-      w.inbox.EndSleep();
-    }
+  TakeInbox(w);
+  // A blocking system call cannot be cancelled once running; NextIo drops
+  // the queued IOs of a cancelled op. At most queue_depth IOs a turn, as
+  // on a ring: a cancel or a new op waits no longer than that.
+  for (uint32_t n = 0; n < options_.queue_depth; ++n) {
+    ChunkIo* io = NextIo(w, wi);
+    if (io == nullptr) break;
+    w.stats.in_kernel.fetch_add(1, std::memory_order_relaxed);
+    const int64_t res = RunIo(io);
+    w.stats.in_kernel.fetch_sub(1, std::memory_order_relaxed);
+    if (CompleteIo(io, res, wi)) Requeue(w, io);
   }
+  if (w.ready.empty() && Drained()) return false;
+  // Every IO ran to completion above: all that is left to wait for is new
+  // work, which a hand-driven turn never waits for.
+  if (may_block && w.ready.empty() && !options_.hand_driven && w.inbox.PrepareSleep()) {
+    uint64_t value;
+    [[maybe_unused]] ssize_t n = read(w.inbox.event_fd(), &value, sizeof(value));
+    w.inbox.EndSleep();
+  }
+  return true;
 }
 
 }  // namespace overlapd::io

@@ -20,7 +20,7 @@ class ThreadPoolEngine final : public EngineCore {
 
  private:
   explicit ThreadPoolEngine(EngineOptions options) : EngineCore(options) {}
-  void WorkerLoop(int worker) override;
+  bool Turn(int worker, bool may_block) override;
 };
 
 }  // namespace overlapd::io

@@ -137,51 +137,61 @@ UringEngine::~UringEngine() {
   }
 }
 
-void UringEngine::WorkerLoop(int wi) {
+bool UringEngine::Turn(int wi, bool may_block) {
   Worker& w = *workers_[wi];
   Ring& r = *rings_[wi];
   const uint32_t max_in_flight = options_.queue_depth;
-  for (;;) {
-    TakeInbox(w);
-    while (r.in_flight < max_in_flight) {
-      ChunkIo* io = NextIo(w, wi);
-      if (io == nullptr) break;
-      io_uring_sqe* sqe = GetSqe(&r.ring);
-      if (sqe == nullptr) {  // SQ full: the IO waits for the next turn
-        Requeue(w, io);
-        break;
-      }
-      Prep(sqe, io);
-      io->prev_in_flight = nullptr;
-      io->next_in_flight = r.in_flight_list;
-      if (r.in_flight_list != nullptr) r.in_flight_list->prev_in_flight = io;
-      r.in_flight_list = io;
-      ++r.in_flight;
-      w.stats.in_kernel.fetch_add(1, std::memory_order_relaxed);
+  TakeInbox(w);
+  while (r.in_flight < max_in_flight) {
+    ChunkIo* io = NextIo(w, wi);
+    if (io == nullptr) break;
+    io_uring_sqe* sqe = GetSqe(&r.ring);
+    if (sqe == nullptr) {  // SQ full: the IO waits for the next turn
+      Requeue(w, io);
+      break;
     }
-    if (r.in_flight == 0 && w.ready.empty() && Drained()) break;
-
-    if (!r.wake_armed) {
-      io_uring_sqe* sqe = GetSqe(&r.ring);
-      if (sqe != nullptr) {
-        io_uring_prep_read(sqe, w.inbox.event_fd(), &r.wake_value,
-                           sizeof(r.wake_value), 0);
-        io_uring_sqe_set_data(sqe, &r.wake_value);
-        r.wake_armed = true;
-      }
-    }
-    // Block only when there is nothing this thread could do meanwhile; the
-    // one enter both submits the SQEs prepared above and waits.
-    bool can_progress = !w.ready.empty() && r.in_flight < max_in_flight;
-    bool sleeping = !can_progress && r.wake_armed && w.inbox.PrepareSleep();
-    int ret = io_uring_submit_and_wait(&r.ring, sleeping ? 1 : 0);
-    if (sleeping) w.inbox.EndSleep();
-    if (ret < 0 && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN) {
-      fprintf(stderr, "overlapd: io_uring_submit_and_wait: %s\n", strerror(-ret));
-      abort();
-    }
-    Reap(r, wi);
+    Prep(sqe, io);
+    io->prev_in_flight = nullptr;
+    io->next_in_flight = r.in_flight_list;
+    if (r.in_flight_list != nullptr) r.in_flight_list->prev_in_flight = io;
+    r.in_flight_list = io;
+    ++r.in_flight;
+    w.stats.in_kernel.fetch_add(1, std::memory_order_relaxed);
   }
+  if (r.in_flight == 0 && w.ready.empty() && Drained()) return false;
+
+  // Block only when there is nothing this thread could do meanwhile; the
+  // one enter both submits the SQEs prepared above and waits.
+  const bool can_progress = !w.ready.empty() && r.in_flight < max_in_flight;
+  bool sleeping = false;
+  unsigned wait_for = 0;
+  if (options_.hand_driven) {
+    // No thread sleeps on the inbox: the caller's turn waits for IO only.
+    wait_for = may_block && !can_progress && r.in_flight > 0 ? 1 : 0;
+  } else {
+    ArmWake(r, w);
+    sleeping = may_block && !can_progress && r.wake_armed && w.inbox.PrepareSleep();
+    wait_for = sleeping ? 1 : 0;
+  }
+  const int ret = io_uring_submit_and_wait(&r.ring, wait_for);
+  if (sleeping) w.inbox.EndSleep();
+  if (ret < 0 && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN) {
+    fprintf(stderr, "overlapd: io_uring_submit_and_wait: %s\n", strerror(-ret));
+    abort();
+  }
+  Reap(r, wi);
+  return true;
+}
+
+// Keeps an IORING_OP_READ of the inbox's eventfd armed, so that new work
+// wakes a worker blocked in io_uring_submit_and_wait.
+void UringEngine::ArmWake(Ring& r, Worker& w) {
+  if (r.wake_armed) return;
+  io_uring_sqe* sqe = GetSqe(&r.ring);
+  if (sqe == nullptr) return;  // SQ full: armed on a later turn
+  io_uring_prep_read(sqe, w.inbox.event_fd(), &r.wake_value, sizeof(r.wake_value), 0);
+  io_uring_sqe_set_data(sqe, &r.wake_value);
+  r.wake_armed = true;
 }
 
 void UringEngine::CancelOnWorker(int worker, uint64_t op_id) {

@@ -41,7 +41,8 @@ class UringEngine final : public EngineCore {
 
   explicit UringEngine(EngineOptions options) : EngineCore(options) {}
   absl::Status Init();
-  void WorkerLoop(int worker) override;
+  bool Turn(int worker, bool may_block) override;
+  void ArmWake(Ring& r, Worker& w);
   void CancelInFlight(uint64_t op_id) override;
   void CancelOnWorker(int worker, uint64_t op_id) override;
   void Reap(Ring& r, int worker);
