@@ -2,17 +2,19 @@
 
 #include <tuple>
 
+#include "absl/synchronization/mutex.h"
+
 namespace overlapd::io::internal {
 
 void CrcFolder::Reset() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   crc_ = 0;
   next_ = 0;
   ahead_.clear();
 }
 
 void CrcFolder::Add(uint64_t index, uint32_t crc, uint64_t len, const Crc32cCombiner& full) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (index != next_) {
     ahead_.emplace(index, std::make_pair(crc, len));
     return;
@@ -28,7 +30,7 @@ void CrcFolder::Add(uint64_t index, uint32_t crc, uint64_t len, const Crc32cComb
 }
 
 uint32_t CrcFolder::value() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return crc_;
 }
 

@@ -5,9 +5,10 @@
 
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "ioengine/crc32c.h"
 
 namespace overlapd::io::internal {
@@ -25,10 +26,10 @@ class CrcFolder {
   uint32_t value() const;
 
  private:
-  mutable std::mutex mu_;
-  uint32_t crc_ = 0;
-  uint64_t next_ = 0;
-  std::map<uint64_t, std::pair<uint32_t, uint64_t>> ahead_;
+  mutable absl::Mutex mu_;
+  uint32_t crc_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<uint64_t, std::pair<uint32_t, uint64_t>> ahead_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace overlapd::io::internal

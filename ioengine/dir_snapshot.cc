@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <memory>
 
+#include "absl/synchronization/mutex.h"
+
 namespace overlapd::io {
 
 namespace {
@@ -151,7 +153,7 @@ int DirSnapshotCache::Get(int dir_fd, std::shared_ptr<const DirSnapshot>* out) {
   if (Settled(sb, now)) {
     Insert(key, version, snap);
   } else {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     ++stats_.unsettled;
   }
   *out = std::move(snap);
@@ -161,7 +163,7 @@ int DirSnapshotCache::Get(int dir_fd, std::shared_ptr<const DirSnapshot>* out) {
 std::shared_ptr<const DirSnapshot> DirSnapshotCache::Lookup(const Key& key,
                                                             const Version& version) {
   std::shared_ptr<const DirSnapshot> stale;  // freed after the lock is released
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = index_.find(key);
   if (it == index_.end()) {
     ++stats_.misses;
@@ -185,7 +187,7 @@ void DirSnapshotCache::Insert(const Key& key, const Version& version,
   if (bytes > options_.max_bytes || options_.max_snapshots == 0) return;
   // Freed after the lock is released: a large snapshot's free is not cheap.
   std::vector<std::shared_ptr<const DirSnapshot>> dropped;
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (auto it = index_.find(key); it != index_.end()) {
     dropped.push_back(it->second->snapshot);
     EraseLocked(it->second);
@@ -210,7 +212,7 @@ void DirSnapshotCache::EraseLocked(Lru::iterator it) {
 }
 
 DirSnapshotCache::Stats DirSnapshotCache::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return stats_;
 }
 

@@ -12,13 +12,13 @@
 #include <functional>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace overlapd::io {
 
@@ -173,7 +173,7 @@ class DirSnapshotCache {
   void EraseLocked(Lru::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
-  mutable std::mutex mu_;
+  mutable absl::Mutex mu_;
   Lru lru_ ABSL_GUARDED_BY(mu_);
   std::unordered_map<Key, Lru::iterator, KeyHash> index_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);

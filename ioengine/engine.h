@@ -23,13 +23,14 @@
 #include <map>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "ioengine/fd_cache.h"
 
 #include "absl/status/statusor.h"
@@ -162,11 +163,11 @@ class ReadCredit {
   // Resumes every op parked here.
   void WakeAll();
 
-  mutable std::mutex mu_;
-  uint64_t limit_;
+  mutable absl::Mutex mu_;
+  uint64_t limit_ ABSL_GUARDED_BY(mu_);
   ReadCredit* const parent_;
-  uint64_t used_ = 0;
-  std::vector<Op*> parked_;
+  uint64_t used_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<Op*> parked_ ABSL_GUARDED_BY(mu_);
 };
 
 namespace internal {

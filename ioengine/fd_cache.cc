@@ -6,6 +6,8 @@
 #include <functional>
 #include <utility>
 
+#include "absl/synchronization/mutex.h"
+
 namespace overlapd::io {
 namespace {
 
@@ -42,7 +44,7 @@ std::shared_ptr<File> FdCache::Get(std::string_view path, uint64_t now_ns) {
   Shard& shard = ShardFor(path);
   if (shard.capacity == 0) return nullptr;
   std::shared_ptr<File> expired;  // closed after the lock is released
-  std::lock_guard<std::mutex> lock(shard.mu);
+  absl::MutexLock lock(&shard.mu);
   auto it = shard.index.find(path);
   if (it == shard.index.end()) {
     ++shard.misses;
@@ -66,7 +68,7 @@ void FdCache::Put(std::string_view path, std::shared_ptr<File> file,
   Shard& shard = ShardFor(path);
   if (shard.capacity == 0 || generation != this->generation()) return;
   std::shared_ptr<File> evicted;  // closed after the lock is released
-  std::lock_guard<std::mutex> lock(shard.mu);
+  absl::MutexLock lock(&shard.mu);
   auto it = shard.index.find(path);
   if (it != shard.index.end()) {
     evicted = std::exchange(it->second->file, std::move(file));
@@ -91,7 +93,7 @@ size_t FdCache::Shed(double fraction) {
     Shard& shard = shards_[i];
     std::list<Entry> gone;  // closed after the lock is released
     {
-      std::lock_guard<std::mutex> lock(shard.mu);
+      absl::MutexLock lock(&shard.mu);
       size_t n = static_cast<size_t>(static_cast<double>(shard.lru.size()) * fraction + 0.999);
       for (; n > 0 && !shard.lru.empty(); --n) {
         shard.index.erase(shard.lru.back().path);
@@ -106,7 +108,7 @@ size_t FdCache::Shed(double fraction) {
 size_t FdCache::size() const {
   size_t total = 0;
   for (size_t i = 0; i < shard_count_; ++i) {
-    std::lock_guard<std::mutex> lock(shards_[i].mu);
+    absl::MutexLock lock(&shards_[i].mu);
     total += shards_[i].lru.size();
   }
   return total;
@@ -115,7 +117,7 @@ size_t FdCache::size() const {
 FdCacheStats FdCache::stats() const {
   FdCacheStats s;
   for (size_t i = 0; i < shard_count_; ++i) {
-    std::lock_guard<std::mutex> lock(shards_[i].mu);
+    absl::MutexLock lock(&shards_[i].mu);
     s.hits += shards_[i].hits;
     s.misses += shards_[i].misses;
     s.entries += shards_[i].lru.size();

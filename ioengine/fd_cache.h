@@ -9,10 +9,12 @@
 #include <cstdint>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace overlapd::io {
 
@@ -96,12 +98,12 @@ class FdCache {
     uint64_t generation;
   };
   struct alignas(64) Shard {
-    mutable std::mutex mu;
-    size_t capacity = 0;
-    uint64_t hits = 0;    // under mu
-    uint64_t misses = 0;  // under mu
-    std::list<Entry> lru;  // most recently used first
-    std::unordered_map<std::string_view, std::list<Entry>::iterator> index;
+    mutable absl::Mutex mu;
+    size_t capacity = 0;  // set before the cache is shared
+    uint64_t hits ABSL_GUARDED_BY(mu) = 0;
+    uint64_t misses ABSL_GUARDED_BY(mu) = 0;
+    std::list<Entry> lru ABSL_GUARDED_BY(mu);  // most recently used first
+    std::unordered_map<std::string_view, std::list<Entry>::iterator> index ABSL_GUARDED_BY(mu);
   };
   Shard& ShardFor(std::string_view path) const;
 

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
+
 namespace overlapd::io {
 
 void MetadataLane::Start(std::string_view name, std::function<void(Op*)> run,
@@ -26,22 +28,20 @@ void MetadataLane::Push(Op* op) {
   t->next = nullptr;
   pending_.fetch_add(1, std::memory_order_relaxed);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (tail_ == nullptr) {
       head_ = tail_ = t;
     } else {
       tail_->next = t;
       tail_ = t;
     }
-  }
-  cv_.notify_one();
+  }  // the unlock wakes a thread waiting in Loop
 }
 
 void MetadataLane::Wake() {
-  // Taking the lock orders this wake after a thread's check of `drained`:
-  // a thread either saw the new state or is already waiting and gets this.
-  { std::lock_guard<std::mutex> lock(mu_); }
-  cv_.notify_all();
+  // Waiting threads re-check their condition (which reads `drained`) when
+  // the mutex is released: taking and releasing it is the wake-up.
+  { absl::MutexLock lock(&mu_); }
 }
 
 void MetadataLane::Join() {
@@ -51,18 +51,17 @@ void MetadataLane::Join() {
   threads_.clear();
 }
 
-// Takes the oldest op, runs it without the lock, repeats; sleeps on the
-// condition variable when the queue is empty, and returns once it is empty
-// and the engine has drained.
+bool MetadataLane::HasWorkOrDrained() const { return head_ != nullptr || drained_(); }
+
+// Takes the oldest op, runs it without the lock, repeats; sleeps while the
+// queue is empty, and returns once it is empty and the engine has drained.
 void MetadataLane::Loop() {
   for (;;) {
     internal::Task* t;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      while (head_ == nullptr) {
-        if (drained_()) return;
-        cv_.wait(lock);
-      }
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(this, &MetadataLane::HasWorkOrDrained));
+      if (head_ == nullptr) return;  // drained
       t = head_;
       head_ = t->next;
       if (head_ == nullptr) tail_ = nullptr;

@@ -7,15 +7,14 @@
 #define OVERLAPD_IOENGINE_METADATA_LANE_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "ioengine/engine.h"
 
 namespace overlapd::io {
@@ -66,12 +65,12 @@ class MetadataLane {
 
  private:
   void Loop();
+  bool HasWorkOrDrained() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int thread_count_;
   std::function<void(Op*)> run_;
   std::function<bool()> drained_;
-  std::mutex mu_;
-  std::condition_variable cv_;
+  absl::Mutex mu_;
   internal::Task* head_ ABSL_GUARDED_BY(mu_) = nullptr;
   internal::Task* tail_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::atomic<int64_t> pending_{0};

@@ -2,12 +2,13 @@
 // with an optional server-wide parent.
 #include <algorithm>
 
+#include "absl/synchronization/mutex.h"
 #include "ioengine/engine_core.h"
 
 namespace overlapd::io {
 
 bool ReadCredit::TakeOrPark(uint64_t bytes, Op* op) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (used_ != 0 && used_ + bytes > limit_) {
     parked_.push_back(op);
     return false;
@@ -20,7 +21,7 @@ bool ReadCredit::TakeOrPark(uint64_t bytes, Op* op) {
 void ReadCredit::Release(uint64_t bytes) {
   std::vector<Op*> wake;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     bytes = std::min(bytes, used_);
     used_ -= bytes;
     if (!parked_.empty() && used_ < limit_) wake.swap(parked_);
@@ -33,7 +34,7 @@ void ReadCredit::Release(uint64_t bytes) {
 void ReadCredit::WakeAll() {
   std::vector<Op*> wake;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     wake.swap(parked_);
   }
   for (Op* op : wake) op->state.engine->Resume(op);
@@ -41,7 +42,7 @@ void ReadCredit::WakeAll() {
 
 void ReadCredit::Open() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     limit_ = UINT64_MAX;
   }
   WakeAll();
@@ -49,17 +50,17 @@ void ReadCredit::Open() {
 }
 
 uint64_t ReadCredit::in_use() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return used_;
 }
 
 size_t ReadCredit::parked() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return parked_.size();
 }
 
 uint64_t ReadCredit::limit() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return limit_;
 }
 

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <system_error>
 
+#include "absl/synchronization/mutex.h"
+
 namespace overlapd::io {
 
 namespace fs = std::filesystem;
@@ -37,25 +39,25 @@ SweepResult SweepTempFiles(const std::string& root, const TempNamer& namer,
 UploadSweeper::UploadSweeper(std::string root, const TempNamer* namer, int64_t grace_s,
                              int64_t period_s) {
   thread_ = std::thread([this, root = std::move(root), namer, grace_s, period_s] {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!cv_.wait_for(lock, std::chrono::seconds(period_s), [this] { return stop_; })) {
-      lock.unlock();
+    mu_.Lock();
+    while (!mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Seconds(period_s))) {
+      mu_.Unlock();  // the sweep walks the whole tree: not under the lock
       SweepResult r = SweepTempFiles(root, *namer, grace_s, /*atomic_too=*/false);
       if (r.uploads_removed > 0) {
         spdlog::info("removed {} upload temp files unmodified for {} s", r.uploads_removed,
                      grace_s);
       }
-      lock.lock();
+      mu_.Lock();
     }
+    mu_.Unlock();
   });
 }
 
 UploadSweeper::~UploadSweeper() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stop_ = true;
   }
-  cv_.notify_all();
   thread_.join();
 }
 

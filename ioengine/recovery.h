@@ -4,11 +4,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <condition_variable>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "absl/synchronization/mutex.h"
 #include "ioengine/temp_names.h"
 
 namespace overlapd::io {
@@ -37,9 +36,8 @@ class UploadSweeper {
   UploadSweeper& operator=(const UploadSweeper&) = delete;
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

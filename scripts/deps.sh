@@ -15,9 +15,10 @@ PACKAGES=(
 # (and promtool checks the metrics, the alert rules and their unit test);
 # openssl makes the certificates of the TLS tests; chromium loads the status
 # page headless; yamllint and systemd (systemd-analyze verify) check deploy/;
-# python3-seccomp runs overlapd under deploy/seccomp/overlapd.json.
+# python3-seccomp runs overlapd under deploy/seccomp/overlapd.json; clang
+# runs its thread-safety analysis over the sources (scripts/thread_safety.py).
 if [[ "${1:-}" == "--test" ]]; then
-  PACKAGES+=(prometheus openssl chromium yamllint systemd python3-seccomp)
+  PACKAGES+=(prometheus openssl chromium yamllint systemd python3-seccomp clang)
 fi
 
 missing=()

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "service/event_stream.h"
 #include "service/logging.h"
 
@@ -91,7 +92,7 @@ bool RateLimiter::Allow(uint64_t now_ns, uint64_t* suppressed) {
     *suppressed = 0;
     return true;
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (last_ns_ != 0 && now_ns > last_ns_) {
     tokens_ = std::min(rate_, tokens_ + static_cast<double>(now_ns - last_ns_) * 1e-9 * rate_);
   }

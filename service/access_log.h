@@ -42,10 +42,11 @@
 
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 #include "absl/strings/string_view.h"
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "service/auth.h"
 #include "service/peer_table.h"
 #include "service/rpc_metrics.h"
@@ -75,10 +76,10 @@ class RateLimiter {
 
  private:
   const double rate_;  // 0: everything fits
-  std::mutex mu_;
-  double tokens_;             // under mu_
-  uint64_t last_ns_ = 0;      // under mu_
-  uint64_t suppressed_ = 0;   // under mu_
+  absl::Mutex mu_;
+  double tokens_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_ns_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t suppressed_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // What the call observer knows of a call when it ends (or when a batch of

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "ioengine/flag_file.h"
 #include "service/op_table.h"
 
@@ -215,7 +216,7 @@ const Grant* TokenTable::Find(absl::string_view token) const {
 }
 
 void TokenStore::Set(std::shared_ptr<const TokenTable> table) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   table_ = std::move(table);
 }
 
@@ -223,7 +224,7 @@ absl::StatusOr<std::shared_ptr<const Grant>> TokenStore::Authenticate(
     const grpc::ServerContextBase& context) const {
   std::shared_ptr<const TokenTable> table;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     table = table_;
   }
   if (table == nullptr) return absl::UnauthenticatedError("no bearer tokens loaded");
@@ -246,7 +247,7 @@ std::string TokenStore::NameOf(const grpc::ServerContextBase& context) const {
   if (!absl::ConsumePrefix(&value, kBearer)) return "malformed";
   std::shared_ptr<const TokenTable> table;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     table = table_;
   }
   const Grant* grant = table == nullptr ? nullptr : table->Find(value);

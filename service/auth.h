@@ -27,19 +27,19 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "overlapd/v1/overlapd.pb.h"
 #include "service/auth_scope.h"
 
 namespace overlapd {
 
-namespace v1 = ::overlapd::v1;
 
 
 // Whether `path` (already stripped of surrounding slashes) is `prefix` or
@@ -103,8 +103,8 @@ class TokenStore {
   std::string NameOf(const grpc::ServerContextBase& context) const;
 
  private:
-  mutable std::mutex mu_;
-  std::shared_ptr<const TokenTable> table_;  // null until the first Set
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const TokenTable> table_ ABSL_GUARDED_BY(mu_);  // null until the first Set
 };
 
 // Plaintext credentials when `cert` and `key` are empty, else TLS with that

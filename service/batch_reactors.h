@@ -8,6 +8,8 @@
 
 #include <memory>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "overlapd/v1/overlapd.pb.h"
 #include "service/auth.h"
 #include "service/convert.h"
@@ -16,7 +18,6 @@
 
 namespace overlapd {
 
-namespace v1 = ::overlapd::v1;
 
 // Execute: one batch in, its events out, then the call ends.
 class ExecuteReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
@@ -88,7 +89,7 @@ class SessionReactor final
       return;
     }
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (!HasOpCredit(static_cast<uint32_t>(in_.ops_size()))) {
         waiting_ = true;  // CreditFreed resumes
         return;
@@ -111,7 +112,7 @@ class SessionReactor final
   }
   void CreditFreed() override {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (!waiting_ || !HasOpCredit(static_cast<uint32_t>(in_.ops_size()))) {
         return;
       }
@@ -126,7 +127,7 @@ class SessionReactor final
 
   const std::shared_ptr<const Grant> grant_;  // null: no authentication
   v1::Batch in_;
-  bool waiting_ = false;  // under mu_
+  bool waiting_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // A streaming call refused before it starts (authentication): ends at once

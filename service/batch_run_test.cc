@@ -18,6 +18,7 @@ class RecordingEngine final : public io::Engine {
   int workers() const override { return 1; }
   const io::WorkerStats& worker_stats(int) const override { return stats_; }
   const io::EngineOptions& options() const override { return options_; }
+  void Step(int, bool) override {}  // nothing runs: ops are only recorded
 
   std::vector<io::Op*> submitted;
   std::vector<io::Op*> cancelled;

@@ -14,7 +14,6 @@
 
 namespace overlapd {
 
-namespace v1 = ::overlapd::v1;
 
 // Checks every rule a batch must meet before any of it runs: op count, op
 // sizes, path syntax in every path field, field combinations. The error

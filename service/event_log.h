@@ -13,7 +13,6 @@
 
 namespace overlapd {
 
-namespace v1 = ::overlapd::v1;
 
 // One logged event.
 struct LogEntry {

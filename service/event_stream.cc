@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "absl/synchronization/mutex.h"
 #include "service/convert.h"
 #include "service/status_util.h"
 
@@ -25,7 +26,7 @@ EventStream::EventStream(ServiceContext& ctx, StreamRpc rpc)
 
 void EventStream::Done() {
   {
-    std::lock_guard<std::mutex> lock(call_mu_);
+    absl::MutexLock lock(&call_mu_);
     call_ = nullptr;  // the context goes with the call
   }
   ctx_.streams.Remove(this);
@@ -34,7 +35,7 @@ void EventStream::Done() {
 
 void EventStream::CancelOps() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     // Under mu_: a batch leaves the list (and is freed) only under it.
     for (BatchRun* b = live_batches_; b != nullptr; b = b->next) b->Cancel(ctx_.engine);
   }
@@ -45,7 +46,7 @@ void EventStream::CancelOps() {
 void EventStream::CancelIfStalled(uint64_t now_ns, uint64_t stall_ns) {
   const uint64_t started = write_started_ns();
   if (started == 0 || now_ns - started < stall_ns) return;
-  std::lock_guard<std::mutex> lock(call_mu_);
+  absl::MutexLock lock(&call_mu_);
   if (call_ == nullptr || cut_) return;
   cut_ = true;
   ctx_.metrics->streams_cut().Increment();
@@ -57,7 +58,7 @@ void EventStream::CancelIfStalled(uint64_t now_ns, uint64_t stall_ns) {
 void EventStream::BeginShutdown() {
   if (input_closed_.load(std::memory_order_acquire)) return;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     close_status_ = grpc::Status(
         grpc::StatusCode::UNAVAILABLE,
         "server shutting down: batches after the last BATCH_COMPLETE were not run");
@@ -100,7 +101,7 @@ void EventStream::SubmitBatch(v1::Batch& batch, const std::string& base) {
   ops_unsent_.fetch_add(b->size(), std::memory_order_acq_rel);
   refs_.fetch_add(b->size(), std::memory_order_relaxed);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     b->next = live_batches_;
     if (live_batches_ != nullptr) live_batches_->prev = b;
     live_batches_ = b;
@@ -134,7 +135,7 @@ void EventStream::CloseInput() {
 
 void EventStream::Abort(const grpc::Status& status) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (aborted_.load(std::memory_order_relaxed)) return;
     abort_status_ = status;
     aborted_.store(true, std::memory_order_release);
@@ -177,7 +178,7 @@ void EventStream::OnComplete(io::Op& op) {
     FillBatchComplete(*b, &done->event);
     Push(done);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (b->prev != nullptr) b->prev->next = b->next;
       if (b->next != nullptr) b->next->prev = b->prev;
       if (live_batches_ == b) live_batches_ = b->next;
@@ -235,7 +236,7 @@ bool EventStream::Step() {
     if (!idle) return false;
     grpc::Status status;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       status = abort_status_;
     }
     finished_ = true;
@@ -275,7 +276,7 @@ bool EventStream::Step() {
   if (input_closed && idle) {
     grpc::Status status;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       status = close_status_;
     }
     finished_ = true;

@@ -10,8 +10,9 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "ioengine/engine.h"
 #include "ioengine/mpsc_stack.h"
 #include "overlapd/v1/overlapd.pb.h"
@@ -26,7 +27,6 @@
 
 namespace overlapd {
 
-namespace v1 = ::overlapd::v1;
 
 // One stream's event pipeline.
 //
@@ -74,7 +74,10 @@ class EventStream : public io::OpSink, public Drainable, public StreamWriter {
   virtual void CreditFreed() {}
 
   // The call, for CancelIfStalled; set by the reactor's constructor.
-  void SetCall(grpc::CallbackServerContext* call) { call_ = call; }
+  void SetCall(grpc::CallbackServerContext* call) {
+    absl::MutexLock lock(&call_mu_);  // no other thread yet: for the analysis
+    call_ = call;
+  }
   // The token prefix of the call (its events' owner in the event log); set
   // by the reactor's constructor before any event exists.
   void SetOwner(const std::string& prefix) {
@@ -103,7 +106,7 @@ class EventStream : public io::OpSink, public Drainable, public StreamWriter {
 
   ServiceContext& ctx_;
   const Limits& limits_;
-  std::mutex mu_;  // guards live_batches_ and the subclasses' read state
+  absl::Mutex mu_;  // guards live_batches_ and the subclasses' read state
 
  private:
   struct EventNode {
@@ -128,9 +131,9 @@ class EventStream : public io::OpSink, public Drainable, public StreamWriter {
   io::ReadCredit read_credit_;
   std::shared_ptr<const std::string> owner_;  // see SetOwner
   std::atomic<uint64_t> last_batch_ns_{0};  // MonotonicNs of the last batch received
-  std::mutex call_mu_;  // orders CancelIfStalled before the end of Done
-  grpc::CallbackServerContext* call_ = nullptr;  // null once Done ran
-  bool cut_ = false;  // under call_mu_: cancelled for stalling
+  absl::Mutex call_mu_;  // orders CancelIfStalled before the end of Done
+  grpc::CallbackServerContext* call_ ABSL_GUARDED_BY(call_mu_) = nullptr;  // null once Done ran
+  bool cut_ ABSL_GUARDED_BY(call_mu_) = false;  // cancelled for stalling
   MpscStack<EventNode> pushed_;  // from any thread, to the writer
   std::atomic<int64_t> ops_live_{0};     // ops the engine still holds
   std::atomic<int64_t> ops_unsent_{0};   // ops whose completion is unwritten
@@ -138,8 +141,8 @@ class EventStream : public io::OpSink, public Drainable, public StreamWriter {
   std::atomic<bool> input_closed_{false};
   std::atomic<bool> aborted_{false};
   std::atomic<bool> stopping_{false};
-  grpc::Status close_status_;  // under mu_
-  BatchRun* live_batches_ = nullptr;
+  grpc::Status close_status_ ABSL_GUARDED_BY(mu_);
+  BatchRun* live_batches_ ABSL_GUARDED_BY(mu_) = nullptr;
 
   // Writer-token state.
   EventNode* backlog_head_ = nullptr;

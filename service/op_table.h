@@ -18,7 +18,6 @@
 
 namespace overlapd {
 
-namespace v1 = ::overlapd::v1;
 
 struct PathField {
   const char* name = nullptr;  // "copy.dst": the request field, for errors

@@ -8,12 +8,13 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace overlapd {
 
 void PeerTable::Set(int fd, const struct sockaddr_storage& addr, socklen_t len) {
   std::string peer = Format(addr, len);
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   peers_[fd] = std::move(peer);
 }
 
@@ -23,7 +24,7 @@ std::string PeerTable::Resolve(absl::string_view grpc_peer) const {
   if (!absl::ConsumePrefix(&rest, "fd:") || !absl::SimpleAtoi(rest, &fd)) {
     return std::string(grpc_peer);
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = peers_.find(fd);
   return it == peers_.end() ? std::string(grpc_peer) : it->second;
 }

@@ -17,9 +17,10 @@
 
 #include <sys/socket.h>
 
-#include <mutex>
 #include <string>
 #include "absl/strings/string_view.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include <unordered_map>
 
 namespace overlapd {
@@ -40,8 +41,8 @@ class PeerTable {
   static std::string Format(const struct sockaddr_storage& addr, socklen_t len);
 
  private:
-  mutable std::mutex mu_;
-  std::unordered_map<int, std::string> peers_;  // under mu_
+  mutable absl::Mutex mu_;
+  std::unordered_map<int, std::string> peers_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace overlapd

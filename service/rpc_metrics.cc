@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "overlapd/v1/overlapd.pb.h"
 
 namespace overlapd {
@@ -90,7 +91,7 @@ prometheus::Counter& RpcMetrics::Calls(int method, int code) {
   if (code < 0 || code >= kCodes) code = kCodes;  // "UNKNOWN" below
   prometheus::Counter* c = calls_[method][code].load(std::memory_order_acquire);
   if (c != nullptr) return *c;
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   c = &calls_family_.Add({{"method", Label(method)}, {"code", std::string(CodeName(code))}});
   calls_[method][code].store(c, std::memory_order_release);
   return *c;
@@ -103,7 +104,7 @@ prometheus::Histogram& RpcMetrics::Duration(int method) {
   // and Subscribes last as long as their clients.
   static const prometheus::Histogram::BucketBoundaries kBuckets = {
       0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600};
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   h = &duration_family_.Add({{"method", Label(method)}}, kBuckets);
   durations_[method].store(h, std::memory_order_release);
   return *h;
@@ -113,7 +114,7 @@ prometheus::Counter& RpcMetrics::ByReason(prometheus::Family<prometheus::Counter
                                           absl::string_view reason) {
   // Refusals are rare next to calls: Family::Add (a hash and a lock) is
   // cheap enough here, and it returns the existing series.
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return family.Add({{"reason", std::string(reason)}});
 }
 

@@ -25,8 +25,8 @@
 #include <array>
 #include <atomic>
 #include <cstddef>
-#include <mutex>
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 
 namespace overlapd {
 
@@ -69,7 +69,7 @@ class RpcMetrics {
   prometheus::Counter& ByReason(prometheus::Family<prometheus::Counter>& family,
                                 absl::string_view reason);
 
-  std::mutex mu_;  // serialises the creation of series
+  absl::Mutex mu_;  // serialises the creation of series
   prometheus::Family<prometheus::Counter>& calls_family_;
   prometheus::Family<prometheus::Histogram>& duration_family_;
   prometheus::Family<prometheus::Counter>& refused_family_;

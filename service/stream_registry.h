@@ -4,8 +4,10 @@
 #define OVERLAPD_SERVICE_STREAM_REGISTRY_H_
 
 #include <atomic>
-#include <mutex>
 #include <unordered_set>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace overlapd {
 
@@ -39,12 +41,12 @@ class StreamRegistry {
   // Returns false when the server is already stopping (the caller should
   // begin its shutdown at once).
   bool Add(Drainable* d) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     streams_.insert(d);
     return !stopping_;
   }
   void Remove(Drainable* d) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     streams_.erase(d);
   }
   // Calls BeginShutdown on every open stream, outside the lock (it may end
@@ -63,7 +65,7 @@ class StreamRegistry {
   }
   // Open calls other than subscriptions.
   size_t calls() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     size_t n = 0;
     for (Drainable* d : streams_) n += d->is_subscription() ? 0 : 1;
     return n;
@@ -73,7 +75,7 @@ class StreamRegistry {
     ForEach(/*stop=*/false, [&](Drainable* d) { d->CancelIfStalled(now_ns, stall_ns); });
   }
   size_t size() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return streams_.size();
   }
 
@@ -82,7 +84,7 @@ class StreamRegistry {
   void ForEach(bool stop, Fn fn) {
     std::vector<Drainable*> all;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stop) stopping_ = true;
       for (Drainable* d : streams_) {
         d->Ref();
@@ -95,9 +97,9 @@ class StreamRegistry {
     }
   }
 
-  mutable std::mutex mu_;
-  std::unordered_set<Drainable*> streams_;
-  bool stopping_ = false;
+  mutable absl::Mutex mu_;
+  std::unordered_set<Drainable*> streams_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace overlapd

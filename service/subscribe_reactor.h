@@ -16,7 +16,6 @@
 
 namespace overlapd {
 
-namespace v1 = ::overlapd::v1;
 
 // Subscribe: follows the event log from a position, filtered. The writer
 // token (StreamWriter) makes one thread at a time the writer; when the

@@ -3,7 +3,7 @@
 namespace overlapd {
 
 void CancelToken::Cancel() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   cancelled_ = true;
   // TryCancel only flags the call (gRPC takes its own lock); a context
   // leaves the set under mu_ before it dies.
@@ -11,19 +11,19 @@ void CancelToken::Cancel() {
 }
 
 bool CancelToken::cancelled() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return cancelled_;
 }
 
 bool CancelToken::Attach(grpc::ClientContext* context) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (cancelled_) return false;
   contexts_.insert(context);
   return true;
 }
 
 void CancelToken::Detach(grpc::ClientContext* context) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   contexts_.erase(context);
 }
 

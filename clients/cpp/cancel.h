@@ -20,12 +20,12 @@
 #ifndef OVERLAPD_CLIENTS_CPP_CANCEL_H_
 #define OVERLAPD_CLIENTS_CPP_CANCEL_H_
 
-#include <mutex>
 #include <set>
 
 #include <grpcpp/client_context.h>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace overlapd {
 
@@ -46,7 +46,7 @@ class CancelToken {
   void Detach(grpc::ClientContext* context);
 
  private:
-  mutable std::mutex mu_;
+  mutable absl::Mutex mu_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   std::set<grpc::ClientContext*> contexts_ ABSL_GUARDED_BY(mu_);
 };

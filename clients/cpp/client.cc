@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "clients/cpp/client_internal.h"
 #include "ioengine/status_macros.h"
@@ -299,7 +300,7 @@ absl::StatusOr<v1::Job> Client::WaitJob(uint64_t id,
 }
 
 void SubscribeStop::Stop() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   stopped_ = true;
   // Safe from any thread: TryCancel only flags the call (gRPC takes its own
   // lock), and context_ is cleared under mu_ before the context dies.
@@ -307,19 +308,19 @@ void SubscribeStop::Stop() {
 }
 
 bool SubscribeStop::stopped() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return stopped_;
 }
 
 bool SubscribeStop::Attach(grpc::ClientContext* context) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (stopped_) return false;
   context_ = context;
   return true;
 }
 
 bool SubscribeStop::Detach() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   context_ = nullptr;
   return stopped_;
 }

@@ -35,7 +35,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -48,6 +47,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "clients/cpp/cancel.h"
 #include "clients/cpp/channel.h"
@@ -92,9 +93,9 @@ class SubscribeStop {
   // Unregisters it before the context dies; true when Stop() was called.
   bool Detach();
 
-  mutable std::mutex mu_;
-  bool stopped_ = false;
-  grpc::ClientContext* context_ = nullptr;  // guarded by mu_
+  mutable absl::Mutex mu_;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
 namespace internal {

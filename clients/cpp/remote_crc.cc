@@ -7,12 +7,11 @@
 // the cost of reading them on each side, not of sending them again.
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "clients/cpp/client.h"
 #include "clients/cpp/client_internal.h"
 #include "ioengine/status_macros.h"
@@ -30,24 +29,25 @@ class Watchdog {
  public:
   explicit Watchdog(SubscribeStop* stop)
       : thread_([this, stop] {
-          std::unique_lock<std::mutex> lock(mu_);
-          if (!cv_.wait_for(lock, kReplayLimit, [this] { return disarmed_; })) {
-            stop->Stop();
+          bool disarmed;
+          {
+            absl::MutexLock lock(&mu_);
+            disarmed = mu_.AwaitWithTimeout(absl::Condition(&disarmed_),
+                                            absl::FromChrono(kReplayLimit));
           }
+          if (!disarmed) stop->Stop();
         }) {}
   ~Watchdog() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       disarmed_ = true;
     }
-    cv_.notify_all();
     thread_.join();
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool disarmed_ = false;
+  absl::Mutex mu_;
+  bool disarmed_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;  // last: starts after the fields it uses
 };
 
