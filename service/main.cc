@@ -26,6 +26,7 @@
 #include "ioengine/recovery.h"
 #include "ioengine/temp_names.h"
 #include "service/auth.h"
+#include "service/buffer_lane.h"
 #include "service/config.h"
 #include "service/event_log.h"
 #include "service/jobs.h"
@@ -246,6 +247,12 @@ int Run(ServerConfig& config, const overlapd::OperatorOptions& ops) {
   ctx.metrics = metrics->get();
   ctx.config = &config;
   ctx.log = &log;
+  // Before the jobs: the lane's registry outlives every op that pins a buffer.
+  auto lane = overlapd::StartBufferLane(config, ctx);
+  if (!lane.ok()) {
+    spdlog::error("{}", std::string(lane.status().message()));
+    return 1;
+  }
   overlapd::JobManager::Options job_options;
   job_options.max_running = config.max_jobs;
   job_options.max_finished = config.max_finished_jobs;
@@ -491,6 +498,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{1}, int64_t{365} * 24 * 3600))
       ->capture_default_str();
   overlapd::AddOperatorFlags(app, ops);
+  overlapd::AddBufferLaneFlags(app, config);
   CLI11_PARSE(app, argc, argv);
 
   if (absl::Status logging = overlapd::ConfigureLogging(ops.log_level, ops.log_format);

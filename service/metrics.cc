@@ -150,6 +150,13 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
                     .Register(reg);
   m->bytes_read_ = &bytes.Add({{"direction", "read"}});
   m->bytes_written_ = &bytes.Add({{"direction", "write"}});
+  auto& lane_bytes = prometheus::BuildCounter()
+                         .Name("overlapd_lane_bytes_total")
+                         .Help("File bytes read into or written from shared buffers (the buffer "
+                               "lane); also counted in overlapd_bytes_total")
+                         .Register(reg);
+  m->lane_bytes_read_ = &lane_bytes.Add({{"direction", "read"}});
+  m->lane_bytes_written_ = &lane_bytes.Add({{"direction", "write"}});
   auto& streams = prometheus::BuildGauge()
                       .Name("overlapd_streams")
                       .Help("Open streaming calls by RPC")
@@ -238,6 +245,10 @@ void Metrics::RecordOp(const io::Op& op) {
   const io::OpTypeInfo& info = io::TypeInfo(op.type);
   if (info.reads_file) AddBytesRead(op.bytes);
   if (info.writes_file) AddBytesWritten(op.bytes);
+  if (op.buffer != nullptr) {
+    (info.reads_file ? lane_bytes_read_ : lane_bytes_written_)
+        ->Increment(static_cast<double>(op.bytes));
+  }
 }
 
 }  // namespace overlapd

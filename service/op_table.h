@@ -20,6 +20,9 @@ namespace overlapd {
 
 namespace v1 = ::overlapd::v1;
 
+// Bytes of a buffer lane handle (BufferRef.handle): 128 random bits.
+inline constexpr size_t kBufferHandleBytes = 16;
+
 struct PathField {
   const char* name = nullptr;  // "copy.dst": the request field, for errors
   const std::string& (*get)(const v1::Op&) = nullptr;
