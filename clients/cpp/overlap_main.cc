@@ -95,6 +95,12 @@ void AddGlobalFlags(CLI::App& app, GlobalOptions& opt, std::string& token_file) 
                  "File whose first line is the bearer token for a server with --tokens "
                  "(default: $OVERLAPD_TOKEN)")
       ->check(CLI::ExistingFile);
+  auto* no_lane = app.add_flag("--no-lane", opt.no_lane,
+                               "Always carry data over gRPC, never the same-host buffer lane");
+  app.add_flag("--lane", opt.lane,
+               "Require the buffer lane (shared memory with a server on this host) for get, "
+               "cat and bench read; fail saying why when it cannot be used")
+      ->excludes(no_lane);
 }
 
 // The first argument that is neither a flag nor a global option's value:
@@ -202,6 +208,10 @@ int Main(int argc, char** argv) {
     status = client.status();
     if (status.ok()) {
       (*client)->set_cancel(&interrupts.token());
+      (*client)->set_lane(opt.no_lane ? Client::LaneMode::kOff
+                          : opt.lane  ? Client::LaneMode::kRequire
+                                      : Client::LaneMode::kAuto,
+                          opt.connect.token);
       // A server still starting (or restarting) is waited for under
       // --retries; the command then reports any error itself.
       (*client)->WaitUntilConnected(opt.retry_policy(), opt.on_retry()).IgnoreError();
