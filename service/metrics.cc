@@ -150,13 +150,7 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
                     .Register(reg);
   m->bytes_read_ = &bytes.Add({{"direction", "read"}});
   m->bytes_written_ = &bytes.Add({{"direction", "write"}});
-  auto& lane_bytes = prometheus::BuildCounter()
-                         .Name("overlapd_lane_bytes_total")
-                         .Help("File bytes read into or written from shared buffers (the buffer "
-                               "lane); also counted in overlapd_bytes_total")
-                         .Register(reg);
-  m->lane_bytes_read_ = &lane_bytes.Add({{"direction", "read"}});
-  m->lane_bytes_written_ = &lane_bytes.Add({{"direction", "write"}});
+  m->AddLaneBytes(reg);
   auto& streams = prometheus::BuildGauge()
                       .Name("overlapd_streams")
                       .Help("Open streaming calls by RPC")
@@ -232,6 +226,16 @@ void Metrics::SetBuildInfo(const std::string& engine, const std::string& fallbac
 }
 
 int Metrics::port() const { return http_ == nullptr ? 0 : http_->port(); }
+
+void Metrics::AddLaneBytes(prometheus::Registry& reg) {
+  auto& lane_bytes = prometheus::BuildCounter()
+                         .Name("overlapd_lane_bytes_total")
+                         .Help("File bytes read into or written from shared buffers (the buffer "
+                               "lane); also counted in overlapd_bytes_total")
+                         .Register(reg);
+  lane_bytes_read_ = &lane_bytes.Add({{"direction", "read"}});
+  lane_bytes_written_ = &lane_bytes.Add({{"direction", "write"}});
+}
 
 void Metrics::RecordOp(const io::Op& op) {
   const int o = static_cast<int>(op.type);

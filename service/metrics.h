@@ -89,6 +89,7 @@ class Metrics {
   std::array<std::array<prometheus::Histogram*, 3>, kOps> latency_{};
   prometheus::Counter* bytes_read_ = nullptr;
   prometheus::Counter* bytes_written_ = nullptr;
+  void AddLaneBytes(prometheus::Registry& reg);
   // The part of those that went to or came from a shared buffer (the lane).
   prometheus::Counter* lane_bytes_read_ = nullptr;
   prometheus::Counter* lane_bytes_written_ = nullptr;

@@ -54,6 +54,11 @@ struct GlobalOptions {
   // Neither: the lane when the server is on this host (get, cat, bench read).
   bool no_lane = false;
   bool lane = false;
+  Client::LaneMode lane_mode() const {
+    return no_lane ? Client::LaneMode::kOff
+           : lane  ? Client::LaneMode::kRequire
+                   : Client::LaneMode::kAuto;
+  }
 
   // The policy of --retries, and the stderr note printed before each retry
   // (none with --quiet).

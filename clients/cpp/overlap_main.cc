@@ -208,10 +208,7 @@ int Main(int argc, char** argv) {
     status = client.status();
     if (status.ok()) {
       (*client)->set_cancel(&interrupts.token());
-      (*client)->set_lane(opt.no_lane ? Client::LaneMode::kOff
-                          : opt.lane  ? Client::LaneMode::kRequire
-                                      : Client::LaneMode::kAuto,
-                          opt.connect.token);
+      (*client)->set_lane(opt.lane_mode(), opt.connect.token);
       // A server still starting (or restarting) is waited for under
       // --retries; the command then reports any error itself.
       (*client)->WaitUntilConnected(opt.retry_policy(), opt.on_retry()).IgnoreError();
