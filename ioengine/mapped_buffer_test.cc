@@ -70,7 +70,7 @@ class Sink : public OpSink {
     chunk_crc_ok = chunk_crc_ok && Crc32c(op.buffer + (offset - op.offset), bytes) == crc;
     chunk_bytes += bytes;
     max_credit_in_use = std::max(max_credit_in_use, op.credit->in_use());
-    threads.insert(std::this_thread::get_id());
+    threads.insert(gettid());
   }
   void OnComplete(Op&) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -88,7 +88,7 @@ class Sink : public OpSink {
   uint64_t chunk_bytes = 0;
   uint64_t max_credit_in_use = 0;
   bool chunk_crc_ok = true;
-  std::set<std::thread::id> threads;
+  std::set<pid_t> threads;  // kernel thread ids
 };
 
 class BufferIoTest : public ::testing::TestWithParam<EngineKind> {
