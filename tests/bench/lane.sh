@@ -57,7 +57,7 @@ timed() {  # NAME CMD...: one JSON line per run set
   local list=""
   for ((r = 0; r < runs; r++)); do
     local t0; t0="$(now)"; "$@"; local t1; t1="$(now)"
-    list="${list}${list:+, }$(echo "${t1} - ${t0}" | bc -l)"
+    list="${list}${list:+, }$(awk "BEGIN { printf \"%.4f\", ${t1} - ${t0} }")"
   done
   printf '{"what": "%s", "runs_s": [%s], "bytes": %d}\n' "${name}" "${list}" "$((mib << 20))" >> "${results}"
 }
