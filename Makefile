@@ -33,7 +33,9 @@ run: build
 	@echo "        $(BUILD_DIR)/bin/overlap --server $(LISTEN) read readme.txt"
 	@echo "        $(BUILD_DIR)/bin/overlap --server $(LISTEN) get readme.txt /tmp/readme.txt"
 	@echo "        $(BUILD_DIR)/bin/overlap --server $(LISTEN) caps"
-	@exec $(BUILD_DIR)/bin/overlapd --root $(DATA) --listen $(LISTEN) --metrics-listen $(METRICS)
+	@echo "  buffer lane (same-host shared memory) on $(DATA).sock: get, cat and bench read use it"
+	@exec $(BUILD_DIR)/bin/overlapd --root $(DATA) --listen $(LISTEN) --metrics-listen $(METRICS) \
+	  --buffer-socket $(DATA).sock
 
 bench: build
 	@bash tests/bench/run.sh

@@ -117,6 +117,12 @@ class OpSink {
   virtual void OnReadChunk(Op& op, uint64_t offset, std::string data,
                            uint32_t crc32c) = 0;
 
+  // One chunk of a read into the op's buffer (Op::buffer): `bytes` bytes of
+  // the file at `offset` are now in the buffer at `offset - op.offset`.
+  // Nothing is charged to the op's credit. Sinks that never run such reads
+  // need not override it.
+  virtual void OnBufferChunk(Op& op, uint64_t offset, uint64_t bytes, uint32_t crc32c) {}
+
   // The op has finished: its result fields are set. Called exactly once per
   // op, after every OnReadChunk of that op. From this call on the engine
   // never touches `op` again; the sink may free it.
@@ -253,6 +259,17 @@ struct Op {
   bool direct = false;
   // Read: the consumer's budget of bytes in flight (required for reads).
   ReadCredit* credit = nullptr;
+  // Memory of the caller's (a client's shared buffer, mapped: see
+  // mapped_buffer.h) that the op's bytes go to or come from, with no buffer
+  // of the engine's in between. Read: byte `offset + i` of the file lands in
+  // `buffer[i]`, never past `buffer_bytes` (a read to EOF of a file with
+  // more left fails with -EOVERFLOW before any IO; an O_DIRECT read needs
+  // an aligned `buffer` and room for its rounded-up length, else -EINVAL);
+  // chunks are reported by OnBufferChunk and charge no ReadCredit, as the
+  // caller's memory bounds them. Write: the data is `buffer[0,
+  // buffer_bytes)` instead of `data`. Must stay mapped until OnComplete.
+  char* buffer = nullptr;
+  uint64_t buffer_bytes = 0;
   OpSink* sink = nullptr;
   // The next op of a link_next chain: submitted when this one succeeds,
   // completed with -ECANCELED (without running) when it fails or is cancelled.

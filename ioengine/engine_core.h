@@ -195,6 +195,18 @@ class EngineCore : public Engine {
   void IssueChunks(Op* op, int worker);
   void IssueIo(Op* op, internal::ChunkIo::Kind kind, int fd, int worker);
   void FinishReadChunk(internal::ChunkIo* io);
+  static int CheckBufferRoom(const Op& op, uint64_t start, uint64_t end);
+  // The bytes a write takes: Op::buffer's range, or Op::data.
+  static std::string_view WriteData(const Op& op) {
+    return op.buffer != nullptr ? std::string_view(op.buffer, op.buffer_bytes)
+                                : std::string_view(op.data);
+  }
+  // The length of the chunk of a read that starts at file offset `start`
+  // (before any O_DIRECT rounding).
+  uint64_t ChunkLen(const Op& op, uint64_t start) const {
+    const uint64_t left = op.state.end_offset - start;
+    return left < options_.chunk_bytes ? left : options_.chunk_bytes;
+  }
   void DropRef(Op* op, int worker);
   void StepOrFinish(Op* op, int worker);
   void Finish(Op* op, int worker);

@@ -67,7 +67,8 @@ void EngineCore::StartRead(Op* op, int worker) {
   uint64_t start = op->offset;
   uint64_t end = op->offset + op->length;
   const uint64_t seen = st.file->size_seen();
-  if (op->length == 0 && !op->direct && seen != File::kSizeUnknown &&
+  // A read into a buffer is sized first: its end must fit the buffer.
+  if (op->length == 0 && !op->direct && op->buffer == nullptr && seen != File::kSizeUnknown &&
       !OverReadLimit(op->offset, seen)) {
     st.assumed_size = std::max(seen, op->offset);
     end = st.assumed_size + 1;
@@ -85,9 +86,33 @@ void EngineCore::StartRead(Op* op, int worker) {
       return;
     }
   }
+  if (op->buffer != nullptr) {
+    const int err = CheckBufferRoom(*op, start, end);
+    if (err != 0) {
+      RecordError(st, err);
+      Finish(op, worker);
+      return;
+    }
+  }
   st.next_offset = start;
   st.end_offset = end;
   IssueChunks(op, worker);
+}
+
+// The range [start, end) of a read into a buffer must land inside it; an
+// O_DIRECT one also needs an aligned buffer, and room for its last chunk's
+// rounded-up length (it would otherwise overwrite bytes past the range).
+int EngineCore::CheckBufferRoom(const Op& op, uint64_t start, uint64_t end) {
+  const uint64_t first = start - op.offset;  // where `start` lands
+  uint64_t len = end > start ? end - start : 0;
+  if (op.direct) {
+    len = (len + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+    if (reinterpret_cast<uintptr_t>(op.buffer) % kDirectAlign != 0) return -EINVAL;
+  }
+  if (first > op.buffer_bytes || len > op.buffer_bytes - first) {
+    return op.direct && end - start <= op.buffer_bytes - first ? -EINVAL : -EOVERFLOW;
+  }
+  return 0;
 }
 
 bool EngineCore::OverReadLimit(uint64_t start, uint64_t end) const {
@@ -137,7 +162,7 @@ bool EngineCore::ReadOnPastAssumedSize(Op* op, int worker) {
 
 void EngineCore::StartWrite(Op* op, int worker) {
   internal::OpState& st = op->state;
-  op->crc32c = Crc32c(op->data);
+  op->crc32c = Crc32c(WriteData(*op));
   if (op->expected_crc32c.has_value() && *op->expected_crc32c != op->crc32c) {
     RecordError(st, -EBADMSG);
     Finish(op, worker);
@@ -177,7 +202,7 @@ void EngineCore::StartWrite(Op* op, int worker) {
     st.file = std::make_shared<File>(fd);
   }
   st.next_offset = op->offset;
-  st.end_offset = op->offset + op->data.size();
+  st.end_offset = op->offset + WriteData(*op).size();
   IssueChunks(op, worker);
 }
 
@@ -248,7 +273,9 @@ void EngineCore::IssueChunks(Op* op, int worker) {
     uint64_t len = append ? st.end_offset - st.next_offset
                           : std::min<uint64_t>(options_.chunk_bytes,
                                                st.end_offset - st.next_offset);
-    if (is_read && !op->credit->TakeOrPark(len, op)) return;
+    // A read into the caller's buffer holds no memory of the server's.
+    const bool to_buffer = is_read && op->buffer != nullptr;
+    if (is_read && !to_buffer && !op->credit->TakeOrPark(len, op)) return;
 
     auto* io = new ChunkIo;
     io->op = op;
@@ -259,8 +286,13 @@ void EngineCore::IssueChunks(Op* op, int worker) {
     io->index = st.chunks_issued++;
     if (is_read) {
       io->kind = op->type == OpType::kCopy ? ChunkIo::Kind::kCopyRead : ChunkIo::Kind::kRead;
-      io->credit_bytes = len;
-      if (op->direct) {
+      io->credit_bytes = to_buffer ? 0 : len;
+      if (to_buffer) {
+        // Straight into the caller's memory; O_DIRECT lengths round up
+        // inside the room StartRead checked.
+        io->buf = op->buffer + (st.next_offset - op->offset);
+        if (op->direct) io->len = (len + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+      } else if (op->direct) {
         io->len = (len + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
         io->aligned.reset(static_cast<char*>(aligned_alloc(kDirectAlign, io->len)));
         io->buf = io->aligned.get();
@@ -270,7 +302,7 @@ void EngineCore::IssueChunks(Op* op, int worker) {
       }
     } else {
       io->kind = ChunkIo::Kind::kWrite;
-      io->buf = op->data.data() + (st.next_offset - op->offset);
+      io->buf = const_cast<char*>(WriteData(*op).data()) + (st.next_offset - op->offset);
       if (append) io->offset = ChunkIo::kAtEnd;
     }
     st.next_offset += len;
@@ -400,14 +432,20 @@ void EngineCore::FinishReadChunk(ChunkIo* io) {
   Op* op = io->op;
   internal::OpState& st = op->state;
   // An O_DIRECT IO may read past the chunk (its length is rounded up).
-  uint64_t n = std::min(io->done, io->credit_bytes);
+  const bool to_buffer = op->buffer != nullptr;
+  const uint64_t chunk_len = to_buffer ? ChunkLen(*op, io->offset) : io->credit_bytes;
+  uint64_t n = std::min(io->done, chunk_len);
   uint32_t crc = n != 0 ? Crc32c(io->buf, n) : 0;
   st.crc.Add(io->index, crc, n, chunk_crc_combiner_);
   st.bytes_done.fetch_add(n, std::memory_order_relaxed);
-  uint64_t release = io->credit_bytes - n;
   bool deliver = op->deliver_data && n != 0 &&
                  st.error.load(std::memory_order_relaxed) == 0 &&
                  !op->cancelled.load(std::memory_order_relaxed);
+  if (to_buffer) {
+    if (deliver) op->sink->OnBufferChunk(*op, io->offset, n, crc);
+    return;
+  }
+  uint64_t release = io->credit_bytes - n;
   if (deliver) {
     if (io->aligned != nullptr) {
       io->data.assign(io->buf, n);

@@ -47,12 +47,15 @@ bool ValidName(absl::string_view name) {
 
 // "sha256:" and the first 8 hex digits of the token's SHA-256: enough to
 // tell tokens apart in a log, useless to guess one.
-std::string Fingerprint(absl::string_view token) {
+std::string Sha256Hex(absl::string_view token, size_t bytes) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
-  return "sha256:" + absl::BytesToHexString(
-                         absl::string_view(reinterpret_cast<const char*>(digest), 4));
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), bytes));
 }
+
+std::string Fingerprint(absl::string_view token) { return "sha256:" + Sha256Hex(token, 4); }
+
+std::string TokenId(absl::string_view token) { return Sha256Hex(token, SHA256_DIGEST_LENGTH); }
 
 bool HasDotDot(absl::string_view path) {
   for (absl::string_view part : absl::StrSplit(path, '/')) {
@@ -185,6 +188,7 @@ absl::StatusOr<TokenTable> TokenTable::Parse(absl::string_view text, absl::strin
       return error(absl::StrCat("token shorter than ", kMinTokenLength, " characters"));
     }
     if (grant.name.empty()) grant.name = Fingerprint(words[0]);
+    grant.id = TokenId(words[0]);
     for (absl::string_view scope : absl::StrSplit(words[1], ',')) {
       if (scope == "read") {
         grant.scopes |= kScopeRead;
@@ -233,7 +237,17 @@ absl::StatusOr<std::shared_ptr<const Grant>> TokenStore::Authenticate(
   if (it == metadata.end()) return absl::UnauthenticatedError(kMissingToken);
   absl::string_view value(it->second.data(), it->second.size());
   if (!absl::ConsumePrefix(&value, kBearer)) return absl::UnauthenticatedError(kMalformedToken);
-  const Grant* grant = table->Find(value);
+  return Find(value);
+}
+
+absl::StatusOr<std::shared_ptr<const Grant>> TokenStore::Find(absl::string_view token) const {
+  std::shared_ptr<const TokenTable> table;
+  {
+    absl::MutexLock lock(&mu_);
+    table = table_;
+  }
+  if (table == nullptr) return absl::UnauthenticatedError("no bearer tokens loaded");
+  const Grant* grant = table->Find(token);
   if (grant == nullptr) return absl::UnauthenticatedError(kUnknownToken);
   // Shares ownership of the table the grant lives in.
   return std::shared_ptr<const Grant>(std::move(table), grant);

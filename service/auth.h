@@ -60,6 +60,9 @@ struct Grant {
   uint8_t scopes = 0;
   std::string path_prefix;  // empty: the whole root
   std::string name;         // for the logs; see above
+  // The token's SHA-256 (hex): which token this is, the same across
+  // reloads, without keeping the token (buffer lane owners).
+  std::string id;
 
   // PERMISSION_DENIED naming `field` unless `path` lies under the prefix.
   absl::Status CheckPath(absl::string_view path, absl::string_view field) const;
@@ -96,6 +99,10 @@ class TokenStore {
   // token is missing or unknown.
   absl::StatusOr<std::shared_ptr<const Grant>> Authenticate(
       const grpc::ServerContextBase& context) const;
+
+  // The grant of `token` (no "Bearer " before it), or UNAUTHENTICATED: for
+  // callers that get the token outside gRPC (the buffer lane's socket).
+  absl::StatusOr<std::shared_ptr<const Grant>> Find(absl::string_view token) const;
 
   // The name of the call's token for the access log: its grant's name, or
   // "-" without an authorization header, "malformed" when it is not

@@ -28,15 +28,14 @@ class ExecuteReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
       : EventStream(ctx, StreamRpc::kExecute) {
     SetCall(call);
     SetOwner(PathPrefixOf(grant));
-    absl::Status valid = ValidateBatch(*batch, limits_);
-    if (valid.ok()) valid = AuthorizeBatch(*batch, grant);
-    if (!valid.ok()) {
-      Abort(ToGrpc(valid));
+    absl::StatusOr<BufferPins> pins = CheckBatch(*batch, grant);
+    if (!pins.ok()) {
+      Abort(ToGrpc(pins.status()));
       return;
     }
     // The request lives until the call ends and nothing else reads it:
     // moving write payloads out of it saves a copy of up to max_op_bytes.
-    SubmitBatch(*const_cast<v1::Batch*>(batch), PathPrefixOf(grant));
+    SubmitBatch(*const_cast<v1::Batch*>(batch), PathPrefixOf(grant), *std::move(pins));
     CloseInput();
   }
 
@@ -80,13 +79,16 @@ class SessionReactor final
       CloseInput();
       return;
     }
-    absl::Status valid = ValidateBatch(in_, limits_);
-    if (valid.ok()) valid = AuthorizeBatch(in_, grant_.get());
-    if (!valid.ok()) {
-      RefuseBatch(in_.tag(), valid);
+    absl::StatusOr<BufferPins> pins = CheckBatch(in_, grant_.get());
+    if (!pins.ok()) {
+      RefuseBatch(in_.tag(), pins.status());
       in_.Clear();
       StartRead(&in_);
       return;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      pins_ = *std::move(pins);
     }
     {
       absl::MutexLock lock(&mu_);
@@ -106,7 +108,12 @@ class SessionReactor final
 
  private:
   void SubmitAndReadNext() {
-    SubmitBatch(in_, PathPrefixOf(grant_.get()));
+    BufferPins pins;
+    {
+      absl::MutexLock lock(&mu_);
+      pins = std::move(pins_);
+    }
+    SubmitBatch(in_, PathPrefixOf(grant_.get()), std::move(pins));
     in_.Clear();
     StartRead(&in_);
   }
@@ -128,6 +135,7 @@ class SessionReactor final
   const std::shared_ptr<const Grant> grant_;  // null: no authentication
   v1::Batch in_;
   bool waiting_ ABSL_GUARDED_BY(mu_) = false;
+  BufferPins pins_ ABSL_GUARDED_BY(mu_);  // the buffers of the batch in `in_`
 };
 
 // A streaming call refused before it starts (authentication): ends at once

@@ -7,13 +7,14 @@ namespace overlapd {
 
 BatchRun::BatchRun(uint64_t id, v1::Batch& batch, const Limits& limits,
                    io::OpSink* sink, io::ReadCredit* credit, bool deliver_data,
-                   const std::string& base)
+                   const std::string& base, BufferPins pins)
     : id_(id),
       tag_(batch.tag()),
       size_(static_cast<uint32_t>(batch.ops_size())),
       remaining_(size_),
       ops_(new OpRun[size_]),
-      chain_head_(new bool[size_]) {
+      chain_head_(new bool[size_]),
+      pins_(std::move(pins)) {
   for (uint32_t i = 0; i < size_; ++i) {
     OpRun& run = ops_[i];
     run.batch = this;
@@ -25,6 +26,10 @@ BatchRun::BatchRun(uint64_t id, v1::Batch& batch, const Limits& limits,
     run.op.user = &run;
     run.op.deliver_data = deliver_data;
     run.op.base = FromWireName(base);
+    if (i < pins_.size() && pins_[i].buffer != nullptr) {
+      run.op.buffer = pins_[i].data;
+      run.op.buffer_bytes = pins_[i].bytes;
+    }
     chain_head_[i] = i == 0 || !batch.ops(i - 1).link_next();
     if (i > 0 && !chain_head_[i]) ops_[i - 1].op.link_next = &run.op;
   }

@@ -9,6 +9,7 @@
 
 #include "ioengine/engine.h"
 #include "overlapd/v1/overlapd.pb.h"
+#include "service/buffer_registry.h"
 #include "service/config.h"
 
 namespace overlapd {
@@ -38,9 +39,11 @@ class BatchRun {
   // Moves write payloads out of `batch`. `deliver_data` false: reads
   // report size and CRC32C only (detached jobs). Every op resolves its
   // paths beneath `base` (io::Op::base: the token's prefix, "" = the root).
+  // `pins` (BufferRegistry::Resolve) give ops their shared buffers, kept
+  // mapped until the BatchRun is freed.
   BatchRun(uint64_t id, v1::Batch& batch, const Limits& limits,
            io::OpSink* sink, io::ReadCredit* credit, bool deliver_data,
-           const std::string& base);
+           const std::string& base, BufferPins pins = {});
 
   // Submits the first op of every chain.
   void Start(io::Engine* engine);
@@ -70,6 +73,7 @@ class BatchRun {
   std::atomic<uint32_t> remaining_;
   std::unique_ptr<OpRun[]> ops_;
   std::unique_ptr<bool[]> chain_head_;
+  const BufferPins pins_;
 };
 
 inline OpRun& RunOf(io::Op& op) { return *static_cast<OpRun*>(op.user); }

@@ -3,6 +3,7 @@
 #define OVERLAPD_SERVICE_CONFIG_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "ioengine/engine.h"
@@ -60,6 +61,11 @@ struct ServerConfig {
   // Seconds an upload temp (BeginUpload) may go unmodified before the
   // sweep removes it.
   int64_t upload_grace_s = 24 * 3600;
+  // The buffer lane's Unix socket (buffer_lane.h): unset, ROOT.sock beside
+  // the root; empty, the lane is off. And the bytes of buffers one
+  // connection to it may register.
+  std::optional<std::string> buffer_socket;
+  uint64_t max_buffer_bytes = 4ull << 30;
 };
 
 }  // namespace overlapd

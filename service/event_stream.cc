@@ -81,7 +81,14 @@ bool EventStream::HasOpCredit(uint32_t ops) const {
   return unsent == 0 || unsent + ops <= limits_.max_inflight_ops;
 }
 
-void EventStream::SubmitBatch(v1::Batch& batch, const std::string& base) {
+absl::StatusOr<BufferPins> EventStream::CheckBatch(const v1::Batch& batch,
+                                                   const Grant* grant) const {
+  OVERLAPD_RETURN_IF_ERROR(ValidateBatch(batch, limits_));
+  OVERLAPD_RETURN_IF_ERROR(AuthorizeBatch(batch, grant));
+  return ResolveBuffers(ctx_.buffers, batch, grant);
+}
+
+void EventStream::SubmitBatch(v1::Batch& batch, const std::string& base, BufferPins pins) {
   last_batch_ns_.store(MonotonicNs(), std::memory_order_release);
   uint64_t id = ctx_.next_job_id.fetch_add(1, std::memory_order_relaxed);
   if (batch.ops_size() == 0) {
@@ -94,7 +101,7 @@ void EventStream::SubmitBatch(v1::Batch& batch, const std::string& base) {
     return;
   }
   auto* b = new BatchRun(id, batch, limits_, this, &read_credit_,
-                         /*deliver_data=*/true, base);
+                         /*deliver_data=*/true, base, std::move(pins));
   // Count every op before the first can complete, so the counts never touch
   // zero half way through a batch.
   ops_live_.fetch_add(b->size(), std::memory_order_acq_rel);
@@ -160,6 +167,20 @@ void EventStream::OnReadChunk(io::Op& op, uint64_t offset, std::string data,
   e.set_crc32c(crc32c);
   node->data_bytes = data.size();
   e.set_data(std::move(data));
+  Push(node);
+  Kick();
+}
+
+// A chunk that landed in the client's shared buffer: the event says where,
+// and holds no bytes (nor read credit).
+void EventStream::OnBufferChunk(io::Op& op, uint64_t offset, uint64_t bytes,
+                                uint32_t crc32c) {
+  EventNode* node = NewEvent(RunOf(op));
+  v1::Event& e = node->event;
+  e.set_type(v1::READ_CHUNK);
+  e.set_offset(offset);
+  e.set_bytes(bytes);
+  e.set_crc32c(crc32c);
   Push(node);
   Kick();
 }

@@ -52,6 +52,7 @@ class EventStream : public io::OpSink, public Drainable, public StreamWriter {
 
   void OnReadChunk(io::Op& op, uint64_t offset, std::string data,
                    uint32_t crc32c) final;
+  void OnBufferChunk(io::Op& op, uint64_t offset, uint64_t bytes, uint32_t crc32c) final;
   void OnComplete(io::Op& op) final;
 
   // Drainable: a stream still reading batches stops reading (ending with
@@ -85,7 +86,11 @@ class EventStream : public io::OpSink, public Drainable, public StreamWriter {
   }
   // Runs the ops of a validated batch; its write data is moved out. Paths
   // resolve beneath `base` (the token's prefix; "" = the root).
-  void SubmitBatch(v1::Batch& batch, const std::string& base);
+  // `pins`: the shared buffers its ops name (BufferRegistry::Resolve).
+  void SubmitBatch(v1::Batch& batch, const std::string& base, BufferPins pins = {});
+  // ValidateBatch, AuthorizeBatch, then the batch's shared buffers: the
+  // checks every batch passes before any IO.
+  absl::StatusOr<BufferPins> CheckBatch(const v1::Batch& batch, const Grant* grant) const;
   // Emits BATCH_COMPLETE with `status` for a batch refused before any IO.
   void RefuseBatch(uint64_t tag, const absl::Status& status);
   // No more batches will come: the call ends once every op has completed

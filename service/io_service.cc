@@ -75,9 +75,12 @@ grpc::ServerUnaryReactor* IoServiceImpl::Submit(grpc::CallbackServerContext* con
   absl::Status allowed = grant.status();
   if (allowed.ok()) allowed = AuthorizeBatch(*request, grant->get());
   if (!allowed.ok()) return FinishUnary(context, allowed);
+  absl::StatusOr<BufferPins> pins = ResolveBuffers(ctx_.buffers, *request, grant->get());
+  if (!pins.ok()) return FinishUnary(context, pins.status());
   // As in Execute: write payloads are moved out of the request, not copied.
   return FinishUnary(context,
-                     jobs_.Submit(*const_cast<v1::Batch*>(request), PathPrefixOf(grant->get())),
+                     jobs_.Submit(*const_cast<v1::Batch*>(request), PathPrefixOf(grant->get()),
+                                  *std::move(pins)),
                      response);
 }
 
@@ -173,6 +176,11 @@ grpc::ServerUnaryReactor* IoServiceImpl::GetCapabilities(
   response->set_max_streams(ctx_.config->max_streams);
   response->set_max_streams_per_connection(ctx_.config->max_streams_per_connection);
   response->set_write_stall_seconds(static_cast<uint32_t>(ctx_.config->write_stall_seconds));
+  if (ctx_.buffers != nullptr) {
+    response->set_buffer_lane(true);
+    response->set_buffer_socket(ctx_.buffer_socket);
+    response->set_max_buffer_bytes(ctx_.buffers->max_bytes());
+  }
   return FinishUnary(context, absl::OkStatus());
 }
 

@@ -20,7 +20,8 @@ int64_t WallNs() {
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-Job::Job(JobManager& manager, uint64_t id, v1::Batch& batch, std::string owner_prefix)
+Job::Job(JobManager& manager, uint64_t id, v1::Batch& batch, std::string owner_prefix,
+         BufferPins pins)
     : manager_(manager),
       id_(id),
       label_(batch.label()),
@@ -30,7 +31,8 @@ Job::Job(JobManager& manager, uint64_t id, v1::Batch& batch, std::string owner_p
       created_ns_(WallNs()),
       credit_(manager.options_.read_credit_bytes, manager.ctx_.read_budget) {
   run_ = std::make_unique<BatchRun>(id, batch, manager.ctx_.config->limits, this,
-                                    &credit_, /*deliver_data=*/false, owner_prefix_);
+                                    &credit_, /*deliver_data=*/false, owner_prefix_,
+                                    std::move(pins));
 }
 
 void Job::OnReadChunk(io::Op& op, uint64_t offset, std::string data,
@@ -118,7 +120,8 @@ absl::Status JobNotFound(uint64_t id) {
 
 }  // namespace
 
-absl::StatusOr<v1::Job> JobManager::Submit(v1::Batch& batch, const std::string& prefix) {
+absl::StatusOr<v1::Job> JobManager::Submit(v1::Batch& batch, const std::string& prefix,
+                                           BufferPins pins) {
   absl::Status valid = ValidateBatch(batch, ctx_.config->limits);
   if (!valid.ok()) return valid;
   if (batch.ops_size() == 0) {
@@ -134,7 +137,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::Batch& batch, const std::string& 
           options_.max_running, "; retry when one ends"));
     }
     uint64_t id = ctx_.next_job_id.fetch_add(1, std::memory_order_relaxed);
-    job = std::make_shared<Job>(*this, id, batch, prefix);
+    job = std::make_shared<Job>(*this, id, batch, prefix, std::move(pins));
     job->state_.store(v1::RUNNING);
     job->started_ns_.store(WallNs());
     jobs_.emplace(id, job);

@@ -27,7 +27,8 @@ class JobManager;
 // op's event to the log and, for the last op, closes the job.
 class Job final : public io::OpSink {
  public:
-  Job(JobManager& manager, uint64_t id, v1::Batch& batch, std::string owner_prefix);
+  Job(JobManager& manager, uint64_t id, v1::Batch& batch, std::string owner_prefix,
+      BufferPins pins = {});
 
   void OnReadChunk(io::Op& op, uint64_t offset, std::string data,
                    uint32_t crc32c) override;
@@ -82,7 +83,9 @@ class JobManager {
   // `prefix`: the submitting token's path prefix (see auth.h); the other
   // calls see only jobs submitted under the caller's prefix ("" sees all),
   // and answer NOT_FOUND for the rest.
-  absl::StatusOr<v1::Job> Submit(v1::Batch& batch, const std::string& prefix = "");
+  // `pins`: the shared buffers its ops name (BufferRegistry::Resolve).
+  absl::StatusOr<v1::Job> Submit(v1::Batch& batch, const std::string& prefix = "",
+                                 BufferPins pins = {});
   absl::StatusOr<v1::Job> Get(uint64_t id, const std::string& prefix = "");
   // Cancels a running job; a finished one is returned as it is.
   absl::StatusOr<v1::Job> Cancel(uint64_t id, const std::string& prefix = "");

@@ -19,6 +19,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "ioengine/recovery.h"
+#include "service/buffer_lane.h"
 #include "service/event_log.h"
 #include "service/grpc_server.h"
 #include "service/io_service.h"
@@ -178,6 +179,9 @@ int Run(ServerConfig& config, const OperatorOptions& ops) {
   ctx.metrics = metrics->get();
   ctx.config = &config;
   ctx.log = &log;
+  // Before the jobs: the lane's registry outlives every op that pins a buffer.
+  auto lane = StartBufferLane(config, ctx);
+  if (!lane.ok()) return Fail(lane.status());
   JobManager jobs(ctx, log, JobOptionsOf(config));
   IoServiceImpl service(ctx, jobs);
   Operations operations(ops, metrics->get(), ctx.tokens);

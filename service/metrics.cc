@@ -144,6 +144,7 @@ void Metrics::RegisterOpFamilies(prometheus::Registry& reg) {
                     .Register(reg);
   bytes_read_ = &bytes.Add({{"direction", "read"}});
   bytes_written_ = &bytes.Add({{"direction", "write"}});
+  AddLaneBytes(reg);
 }
 
 void Metrics::RegisterStreamFamilies(prometheus::Registry& reg) {
@@ -233,6 +234,16 @@ void Metrics::SetBuildInfo(const std::string& engine, const std::string& fallbac
 
 int Metrics::port() const { return http_ == nullptr ? 0 : http_->port(); }
 
+void Metrics::AddLaneBytes(prometheus::Registry& reg) {
+  auto& lane_bytes = prometheus::BuildCounter()
+                         .Name("overlapd_lane_bytes_total")
+                         .Help("File bytes read into or written from shared buffers (the buffer "
+                               "lane); also counted in overlapd_bytes_total")
+                         .Register(reg);
+  lane_bytes_read_ = &lane_bytes.Add({{"direction", "read"}});
+  lane_bytes_written_ = &lane_bytes.Add({{"direction", "write"}});
+}
+
 void Metrics::RecordOp(const io::Op& op) {
   const int o = static_cast<int>(op.type);
   const MetricResult result = op.result == 0              ? MetricResult::kOk
@@ -245,6 +256,10 @@ void Metrics::RecordOp(const io::Op& op) {
   const io::OpTypeInfo& info = io::TypeInfo(op.type);
   if (info.reads_file) AddBytesRead(op.bytes);
   if (info.writes_file) AddBytesWritten(op.bytes);
+  if (op.buffer != nullptr) {
+    (info.reads_file ? lane_bytes_read_ : lane_bytes_written_)
+        ->Increment(static_cast<double>(op.bytes));
+  }
 }
 
 }  // namespace overlapd

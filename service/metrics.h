@@ -93,6 +93,10 @@ class Metrics {
   std::array<std::array<prometheus::Histogram*, 3>, kOps> latency_{};
   prometheus::Counter* bytes_read_ = nullptr;
   prometheus::Counter* bytes_written_ = nullptr;
+  void AddLaneBytes(prometheus::Registry& reg);
+  // The part of those that went to or came from a shared buffer (the lane).
+  prometheus::Counter* lane_bytes_read_ = nullptr;
+  prometheus::Counter* lane_bytes_written_ = nullptr;
   std::array<prometheus::Gauge*, static_cast<int>(StreamRpc::kCount)> streams_{};
   std::array<prometheus::Gauge*, 6> jobs_{};  // by JobState value
   prometheus::Counter* events_lost_ = nullptr;

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
+#include "ioengine/status_macros.h"
 #include "service/wire_names.h"
 
 namespace overlapd {
@@ -18,7 +19,19 @@ absl::Status CheckDurability(v1::Durability d, int index, const char* field) {
   return absl::InvalidArgumentError(absl::StrCat(Field(index, field), ": unknown value ", d));
 }
 
+// The handle of a BufferRef is the 16 bytes the registration answered;
+// whether it names a buffer is for BufferRegistry::Resolve to say.
+absl::Status CheckBufferRef(const v1::BufferRef& ref, int i, const char* field) {
+  if (ref.handle().size() == kBufferHandleBytes) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(Field(i, field), ": ", ref.handle().size(),
+                                                 " bytes; a buffer handle has ",
+                                                 kBufferHandleBytes));
+}
+
 absl::Status CheckRead(const v1::Op& op, int i, const Limits& limits) {
+  if (op.read().has_into()) {
+    OVERLAPD_RETURN_IF_ERROR(CheckBufferRef(op.read().into(), i, "read.into.handle"));
+  }
   if (op.read().length() <= limits.max_read_bytes) return absl::OkStatus();
   return absl::ResourceExhaustedError(absl::StrCat(Field(i, "read.length"), ": ",
                                                    op.read().length(), " bytes, over the limit of ",
@@ -27,6 +40,14 @@ absl::Status CheckRead(const v1::Op& op, int i, const Limits& limits) {
 
 absl::Status CheckWrite(const v1::Op& op, int i, const Limits& limits) {
   const v1::Write& w = op.write();
+  if (w.has_from()) {
+    OVERLAPD_RETURN_IF_ERROR(CheckBufferRef(w.from(), i, "write.from.handle"));
+    if (!w.data().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          Field(i, "write.data"), ": must be empty when write.from names the bytes"));
+    }
+  }
+  const uint64_t size = w.has_from() ? w.from().length() : w.data().size();
   if (w.data().size() > limits.max_op_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat(
         Field(i, "write.data"), ": ", w.data().size(), " bytes, over the limit of ",
@@ -44,9 +65,10 @@ absl::Status CheckWrite(const v1::Op& op, int i, const Limits& limits) {
         absl::StrCat(Field(i, "write.mode"), ": unknown value ", w.mode()));
   }
   // No file can reach past 2^63 - 1 bytes (off_t).
-  if (w.offset() > static_cast<uint64_t>(INT64_MAX) - w.data().size()) {
+  if (size > static_cast<uint64_t>(INT64_MAX) ||
+      w.offset() > static_cast<uint64_t>(INT64_MAX) - size) {
     return absl::InvalidArgumentError(absl::StrCat(
-        Field(i, "write.offset"), ": offset ", w.offset(), " + ", w.data().size(),
+        Field(i, "write.offset"), ": offset ", w.offset(), " + ", size,
         " bytes ends past the largest file offset (2^63 - 1)"));
   }
   return CheckDurability(w.durability(), i, "write.durability");

@@ -19,6 +19,9 @@
 namespace overlapd {
 
 
+// Bytes of a buffer lane handle (BufferRef.handle): 128 random bits.
+inline constexpr size_t kBufferHandleBytes = 16;
+
 struct PathField {
   const char* name = nullptr;  // "copy.dst": the request field, for errors
   const std::string& (*get)(const v1::Op&) = nullptr;

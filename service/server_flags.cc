@@ -1,6 +1,7 @@
 #include "service/server_flags.h"
 
 #include "absl/strings/str_cat.h"
+#include "service/buffer_lane.h"
 
 namespace overlapd {
 namespace {
@@ -150,6 +151,7 @@ void AddServerFlags(CLI::App& app, ServerFlags& flags) {
   AddJobAndLogFlags(app, flags.config);
   AddSecurityFlags(app, flags.config);
   AddOperatorFlags(app, flags.ops);
+  AddBufferLaneFlags(app, flags.config);
 }
 
 absl::Status FinishServerFlags(ServerFlags& flags) {

@@ -9,6 +9,7 @@
 #include "ioengine/engine.h"
 #include "ioengine/temp_names.h"
 #include "service/auth.h"
+#include "service/buffer_registry.h"
 #include "service/config.h"
 #include "service/event_log.h"
 #include "service/metrics.h"
@@ -28,6 +29,10 @@ struct ServiceContext {
   // and job's own credit (--max-read-buffer-bytes). Null: none.
   io::ReadCredit* read_budget = nullptr;
   const io::TempNamer* temp_namer = nullptr;  // mints BeginUpload's names
+  // The buffer lane's registered buffers, and its socket's absolute path;
+  // null and empty while the lane is off (buffer_lane.h).
+  const BufferRegistry* buffers = nullptr;
+  std::string buffer_socket;
   std::atomic<uint64_t> next_job_id{1};
   StreamRegistry streams;
 };

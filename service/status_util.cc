@@ -53,6 +53,7 @@ std::string ErrnoMessage(std::string_view op, std::string_view path, int err) {
     case ESPIPE: msg += "not a regular file (a FIFO, socket or device)"; break;
     case E2BIG: msg += "range is over the server's --max-read-bytes; read it in parts"; break;
     case EBADMSG: msg += "data does not match expected_crc32c"; break;
+    case EOVERFLOW: msg += "the file has more bytes than the shared buffer has room for"; break;
     case ECANCELED: msg += "cancelled"; break;
     default: msg += strerror(err); break;
   }

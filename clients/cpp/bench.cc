@@ -1,3 +1,4 @@
+#include "clients/cpp/bench_lane.h"
 #include "clients/cpp/bench.h"
 
 #include <sys/resource.h>
@@ -95,7 +96,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> StreamChannel(const GlobalOptions
 // Session until `fill` runs dry or the window ends, then drains. Runs on its
 // own thread; touches nothing shared but its result.
 void RunStream(const GlobalOptions& global, int index, uint32_t batch, uint32_t inflight,
-               const Window& window, bool verify, const FillFn& fill,
+               const Window& window, bool verify, const FillFn& fill, BenchLane* lane,
                StreamResult* out) {
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = StreamChannel(global, index);
   if (!channel.ok()) {
@@ -130,6 +131,7 @@ void RunStream(const GlobalOptions& global, int index, uint32_t batch, uint32_t 
       exhausted = true;
       return;
     }
+    if (lane != nullptr) lane->Assign(index, seq, request);
     sent[seq] = {NowNs(), n};
     if (!stream->Write(request)) {
       broken = true;  // Finish below says why
@@ -148,7 +150,9 @@ void RunStream(const GlobalOptions& global, int index, uint32_t batch, uint32_t 
     for (const v1::Event& event : message.events()) {
       switch (event.type()) {
         case v1::READ_CHUNK:
-          if (verify && internal::Crc32c(event.data()) != event.crc32c()) {
+          if (verify && internal::Crc32c(lane != nullptr ? lane->Chunk(index, event)
+                                                         : absl::string_view(event.data())) !=
+                            event.crc32c()) {
             out->Error(absl::StrCat(event.path(), ": CRC32C mismatch at offset ",
                                     event.offset()));
           }
@@ -178,6 +182,7 @@ void RunStream(const GlobalOptions& global, int index, uint32_t batch, uint32_t 
             }
           }
           if (it != sent.end()) sent.erase(it);
+          if (lane != nullptr) lane->Release(index, event.tag());
           --outstanding;
           send_one();
           break;
@@ -198,7 +203,7 @@ void RunStream(const GlobalOptions& global, int index, uint32_t batch, uint32_t 
 // Runs `streams` threads of RunStream and merges what they measured.
 BenchResult RunLoad(const GlobalOptions& global, const BenchOptions& opt,
                     uint32_t batch, uint32_t inflight,
-                    const std::vector<FillFn>& fills) {
+                    const std::vector<FillFn>& fills, BenchLane* lane = nullptr) {
   const double cpu_before = CpuSeconds();
   Window window;
   window.start_ns = NowNs() + static_cast<int64_t>(opt.warmup_s * 1e9);
@@ -207,7 +212,7 @@ BenchResult RunLoad(const GlobalOptions& global, const BenchOptions& opt,
   std::vector<std::thread> threads;
   for (size_t i = 0; i < fills.size(); ++i) {
     threads.emplace_back(RunStream, std::cref(global), static_cast<int>(i), batch,
-                         inflight, std::cref(window), opt.verify, std::cref(fills[i]),
+                         inflight, std::cref(window), opt.verify, std::cref(fills[i]), lane,
                          &results[i]);
   }
   for (std::thread& t : threads) t.join();
@@ -285,6 +290,7 @@ json BenchResultJson(const std::string& command, const BenchOptions& options,
           {"inflight", options.inflight},
           {"files", files},
           {"client_cpu_s", r.client_cpu_s},
+          {"lane", r.lane},
           {"first_error", r.first_error}};
 }
 
@@ -437,7 +443,16 @@ absl::Status BenchCommands::RunRead(Client& client) {
       return n;
     });
   }
-  BenchResult result = RunLoad(global_, opt, opt.batch, opt.inflight, fills);
+  // On the lane a stream has at most this many ops in flight, one slot each.
+  std::vector<uint64_t> in_flight;
+  for (const ReadState& st : states) {
+    in_flight.push_back(std::min<uint64_t>(uint64_t{opt.batch} * opt.inflight, st.left));
+  }
+  OVERLAPD_ASSIGN_OR_RETURN(std::unique_ptr<BenchLane> lane,
+                            BenchLane::ForRead(client, *caps, files, in_flight, global_.no_lane,
+                                               global_.lane, global_.connect.token));
+  BenchResult result = RunLoad(global_, opt, opt.batch, opt.inflight, fills, lane.get());
+  result.lane = lane != nullptr;
   return Report("bench read", files.size(), result);
 }
 
@@ -509,10 +524,12 @@ absl::Status BenchCommands::Report(const std::string& command, uint64_t files,
         "  MB/s      %.1f\n"
         "  latency   p50 %.0f us  p90 %.0f us  p99 %.0f us  p99.9 %.0f us  max %.0f us\n"
         "  errors    %d\n"
-        "  client    %.2f s CPU\n",
+        "  client    %.2f s CPU\n"
+        "  data      %s\n",
         command, r.ops, HumanBytes(r.bytes), r.seconds, opt.streams, opt.batch,
         opt.inflight, files, r.ops_per_s(), r.mb_per_s(), r.p50_us, r.p90_us,
-        r.p99_us, r.p999_us, r.max_us, r.errors, r.client_cpu_s);
+        r.p99_us, r.p999_us, r.max_us, r.errors, r.client_cpu_s,
+        r.lane ? "buffer lane (shared memory)" : "gRPC");
   }
   if (r.errors == 0) return absl::OkStatus();
   return absl::AbortedError(

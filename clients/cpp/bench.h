@@ -77,6 +77,7 @@ struct BenchResult {
   // Latency quantiles in microseconds.
   double p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
   double client_cpu_s = 0;
+  bool lane = false;  // read into shared buffers (the buffer lane), not over gRPC
   std::string first_error;
 
   double ops_per_s() const { return seconds > 0 ? ops / seconds : 0; }

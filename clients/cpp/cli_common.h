@@ -50,6 +50,15 @@ struct GlobalOptions {
   bool progress = false;  // --progress: progress on stderr even when it is no terminal
   bool quiet = false;     // --quiet: no progress, no retry notes
   int retries = 3;        // --retries
+  // --no-lane: bytes always over gRPC; --lane: the buffer lane or fail.
+  // Neither: the lane when the server is on this host (get, cat, bench read).
+  bool no_lane = false;
+  bool lane = false;
+  Client::LaneMode lane_mode() const {
+    return no_lane ? Client::LaneMode::kOff
+           : lane  ? Client::LaneMode::kRequire
+                   : Client::LaneMode::kAuto;
+  }
 
   // The policy of --retries, and the stderr note printed before each retry
   // (none with --quiet).

@@ -38,7 +38,9 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const std::string& targe
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   OVERLAPD_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
                            CreateChannel(target, options, args));
-  return std::make_unique<Client>(std::move(channel));
+  auto client = std::make_unique<Client>(std::move(channel));
+  client->set_lane(LaneMode::kOff, options.token);  // the CLI turns it on
+  return client;
 }
 
 Client::Client(std::shared_ptr<grpc::Channel> channel)

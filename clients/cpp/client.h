@@ -50,6 +50,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "clients/cpp/shared_buffer.h"
 #include "clients/cpp/cancel.h"
 #include "clients/cpp/channel.h"
 #include "clients/cpp/transfer.h"
@@ -324,6 +325,55 @@ class Client {
   absl::StatusOr<std::vector<std::optional<uint32_t>>> RemoteCrcs(
       const std::vector<FileRange>& ranges);
 
+  // --- The buffer lane (same host only; shared_buffer.h) ----------------
+
+  struct ReadIntoOptions {
+    uint64_t buffer_offset = 0;  // where the byte at `offset` lands
+    uint64_t offset = 0;         // in the file
+    uint64_t length = 0;         // 0: to EOF (the rest must fit the buffer)
+    // Check each chunk's CRC32C against the bytes in the buffer (costs one
+    // pass over them on this side; the server computed them anyway).
+    bool verify = true;
+  };
+  struct ReadIntoResult {
+    uint64_t bytes = 0;
+    uint32_t crc32c = 0;  // of the whole range, from READ_COMPLETE
+    uint64_t chunks = 0;
+  };
+  // Reads a range of remote `path` into `buffer` (registered) with one Read
+  // op: the server's workers write the chunks straight into the memory, in
+  // parallel; only their offsets, sizes and CRC32Cs come over gRPC.
+  //
+  //   auto got = client->ReadInto("big.bin", *buf, {.buffer_offset = 4096});
+  absl::StatusOr<ReadIntoResult> ReadInto(const std::string& path, const SharedBuffer& buffer,
+                                          const ReadIntoOptions& options);
+  absl::StatusOr<ReadIntoResult> ReadInto(const std::string& path, const SharedBuffer& buffer) {
+    return ReadInto(path, buffer, ReadIntoOptions());
+  }
+
+  // Writes `length` bytes of `buffer` at `buffer_offset` to remote `path`
+  // (`write` gives offset, mode and durability; its data stays empty) with
+  // one Write op whose bytes the server takes from the buffer. Returns the
+  // WRITE_COMPLETE event (bytes, crc32c). Leave the range unchanged until
+  // this returns.
+  absl::StatusOr<v1::Event> WriteFrom(const std::string& path, const SharedBuffer& buffer,
+                                      uint64_t buffer_offset, uint64_t length,
+                                      const v1::Write& write = v1::Write());
+
+  // Whether transfers (GetFile, Cat) use the lane: kAuto when the server is
+  // on this host and its socket answers, kOff never, kRequire always (they
+  // fail with the reason when it cannot). `token` registers buffers when
+  // the server has --tokens. Connect() sets kOff and its token.
+  enum class LaneMode { kAuto, kOff, kRequire };
+  void set_lane(LaneMode mode, std::string token) {
+    lane_mode_ = mode;
+    lane_token_ = std::move(token);
+  }
+  // A registered buffer of at least `bytes` bytes (kept and reused, grown
+  // when too small), or null when the lane does not apply; kRequire turns
+  // that into the error saying why.
+  absl::StatusOr<SharedBuffer*> LaneBuffer(uint64_t bytes);
+
   // Waits until the channel is connected, retrying a failed connect under
   // `policy` (a server that is starting or restarting). Returns the last
   // connect error, or OK; a caller may go on either way (its first call then
@@ -396,6 +446,10 @@ class Client {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::IoService::Stub> stub_;
   CancelToken* cancel_ = nullptr;
+  LaneMode lane_mode_ = LaneMode::kOff;
+  std::string lane_token_;
+  std::unique_ptr<SharedBuffer> lane_buffer_;
+  bool lane_checked_ = false;  // kAuto: reachability asked once
 };
 
 }  // namespace overlapd

@@ -314,7 +314,10 @@ absl::Status FileCommands::RunCaps(Client& client) {
       {"max_inflight_read_bytes_per_stream", U64(caps.max_inflight_read_bytes_per_stream())},
       {"max_list_entries", caps.max_list_entries()},
       {"max_events_per_message", caps.max_events_per_message()},
-      {"upload_grace_seconds", U64(caps.upload_grace_seconds())}};
+      {"upload_grace_seconds", U64(caps.upload_grace_seconds())},
+      {"buffer_lane", caps.buffer_lane()},
+      {"buffer_socket", caps.buffer_socket()},
+      {"max_buffer_bytes", U64(caps.max_buffer_bytes())}};
   if (global_.json) {
     json object = {{"engine_features", features}};
     for (const auto& [key, value] : fields) object[key] = value;

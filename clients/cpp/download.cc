@@ -54,6 +54,12 @@ class Downloader {
   absl::Status Finish(const std::string& remote, const v1::FileInfo& info);
   absl::Status Failed(const absl::Status& status);
 
+  // The buffer lane's window: ranges land there (at slot_[tag]) instead of
+  // in events; null on the gRPC path.
+  static constexpr uint64_t kLaneWindow = 256u << 20;
+  SharedBuffer* lane_ = nullptr;
+  std::vector<uint64_t> slot_;
+
   Client& client_;
   const GetOptions& options_;
   const ProgressFn& progress_;
@@ -147,15 +153,26 @@ absl::Status Downloader::FetchAll(const std::string& remote, const ChunkPlan& pl
                            client_.OptionalCapabilities());
   const size_t per_batch =
       caps != nullptr && caps->max_ops_per_batch() > 0 ? caps->max_ops_per_batch() : 1024;
+  OVERLAPD_ASSIGN_OR_RETURN(lane_, client_.LaneBuffer(std::min(plan.size, kLaneWindow)));
+  slot_.assign(plan.chunk_count(), 0);
   return Retry(options_.retry, options_.on_retry, [&](int attempt) {
     if (attempt > 0) ++result_.retries;
     std::vector<uint64_t> indexes;
+    uint64_t bytes = 0;  // of the batch: on the lane, at most the window
     for (uint64_t i = 0; i < need->size(); ++i) {
       if (!(*need)[i]) continue;
+      if (lane_ != nullptr && bytes + plan.length(i) > lane_->size() && !indexes.empty()) {
+        OVERLAPD_RETURN_IF_ERROR(FetchBatch(remote, plan, indexes, need));
+        indexes.clear();
+        bytes = 0;
+      }
+      slot_[i] = bytes;
+      bytes += plan.length(i);
       indexes.push_back(i);
       if (indexes.size() == per_batch) {
         OVERLAPD_RETURN_IF_ERROR(FetchBatch(remote, plan, indexes, need));
         indexes.clear();
+        bytes = 0;
       }
     }
     if (indexes.empty()) return absl::OkStatus();
@@ -177,6 +194,10 @@ absl::Status Downloader::FetchBatch(const std::string& remote, const ChunkPlan& 
     read->set_path(remote);
     read->set_offset(plan.offset(i));
     read->set_length(plan.length(i));
+    if (lane_ != nullptr) {
+      read->mutable_into()->set_handle(lane_->handle());
+      read->mutable_into()->set_offset(slot_[i]);
+    }
   }
   std::vector<uint64_t> received(plan.chunk_count(), 0);
   return client_.ExecuteUntil(batch, [&](v1::Event& event) -> absl::Status {
@@ -196,8 +217,18 @@ absl::Status Downloader::FetchBatch(const std::string& remote, const ChunkPlan& 
       return absl::OkStatus();
     }
     if (event.type() != v1::READ_CHUNK) return absl::OkStatus();
-    const uint64_t size = event.data().size();
-    const uint32_t crc = Crc32c(event.data());
+    // On the lane the chunk is in the window, at its range's slot.
+    const uint64_t size = lane_ != nullptr ? event.bytes() : event.data().size();
+    if (lane_ != nullptr && (event.offset() < plan.offset(i) ||
+                             event.offset() + size > plan.offset(i) + plan.length(i))) {
+      return absl::DataLossError(absl::StrFormat("%s: chunk at offset %d is outside its range",
+                                                 remote, event.offset()));
+    }
+    const absl::string_view data =
+        lane_ != nullptr
+            ? absl::string_view(lane_->data() + slot_[i] + (event.offset() - plan.offset(i)), size)
+            : absl::string_view(event.data());
+    const uint32_t crc = Crc32c(data);
     if (crc != event.crc32c()) {
       return absl::DataLossError(absl::StrFormat(
           "%s: chunk at offset %d: crc32c %08x, server said %08x", remote,
@@ -209,7 +240,7 @@ absl::Status Downloader::FetchBatch(const std::string& remote, const ChunkPlan& 
           "%s: chunk at offset %d (%d bytes) is outside the requested range",
           remote, event.offset(), size));
     }
-    OVERLAPD_RETURN_IF_ERROR(PwriteAll(fd_.get(), event.data(), event.offset(), partial_));
+    OVERLAPD_RETURN_IF_ERROR(PwriteAll(fd_.get(), data, event.offset(), partial_));
     received[i] += size;
     result_.sent += size;
     done_ += size;
@@ -320,6 +351,17 @@ absl::StatusOr<uint64_t> Client::Cat(
   uint64_t window = window_bytes == 0 ? (16u << 20) : window_bytes;
   if (caps != nullptr && caps->max_read_bytes() > 0) {
     window = std::min(window, caps->max_read_bytes());
+  }
+  OVERLAPD_ASSIGN_OR_RETURN(SharedBuffer* lane, LaneBuffer(window));
+  if (lane != nullptr) {
+    // Each window lands whole in the shared buffer, in file order.
+    for (uint64_t offset = 0;;) {
+      OVERLAPD_ASSIGN_OR_RETURN(ReadIntoResult got,
+                                ReadInto(remote_path, *lane, {.offset = offset, .length = window}));
+      OVERLAPD_RETURN_IF_ERROR(sink(absl::string_view(lane->data(), got.bytes)));
+      offset += got.bytes;
+      if (got.bytes < window) return offset;
+    }
   }
   internal::ReorderBuffer reorder(0, sink);
   uint64_t offset = 0;

@@ -93,6 +93,12 @@ void AddGlobalFlags(CLI::App& app, GlobalOptions& opt, std::string& token_file) 
                  "File whose first line is the bearer token for a server with --tokens "
                  "(default: $OVERLAPD_TOKEN)")
       ->check(CLI::ExistingFile);
+  auto* no_lane = app.add_flag("--no-lane", opt.no_lane,
+                               "Always carry data over gRPC, never the same-host buffer lane");
+  app.add_flag("--lane", opt.lane,
+               "Require the buffer lane (shared memory with a server on this host) for get, "
+               "cat and bench read; fail saying why when it cannot be used")
+      ->excludes(no_lane);
 }
 
 // The first argument that is neither a flag nor a global option's value:
@@ -180,6 +186,7 @@ absl::Status ConnectAndRun(GlobalOptions& opt, const std::string& token_file,
   absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(opt.server, opt.connect);
   if (!client.ok()) return client.status();
   (*client)->set_cancel(&interrupts.token());
+  (*client)->set_lane(opt.lane_mode(), opt.connect.token);
   // A server still starting (or restarting) is waited for under --retries;
   // the command then reports any error itself.
   (*client)->WaitUntilConnected(opt.retry_policy(), opt.on_retry()).IgnoreError();

@@ -572,8 +572,14 @@ def write_report(results_path, out_path):
     add("- Raw results (every run) are in `build/bench-results.jsonl`; "
         "`tests/bench/README.md` says how each figure is taken.")
     add("")
+    # The buffer lane's section (tests/bench/lane.sh) is kept as it is.
+    kept = ""
+    if os.path.exists(out_path):
+        old = open(out_path).read()
+        if "<!-- lane:" in old:
+            kept = "\n" + old[old.index("<!-- lane:"):]
     with open(out_path, "w") as f:
-        f.write("\n".join(L))
+        f.write("\n".join(L) + kept)
 
 
 def main(argv):

@@ -45,7 +45,9 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 from overlapd import ops  # noqa: E402
 from overlapd.client import Client  # noqa: E402
 from overlapd.errors import OverlapdError, check_batch, failed  # noqa: E402
+from overlapd.lane import SharedBuffer  # noqa: E402
 from overlapd.session import Session  # noqa: E402
 
-__all__ = ["Client", "OverlapdError", "Session", "check_batch", "failed", "ops", "pb", "pb_grpc"]
+__all__ = ["Client", "OverlapdError", "Session", "SharedBuffer", "check_batch", "failed", "ops",
+           "pb", "pb_grpc"]
 __version__ = "0.1.0"

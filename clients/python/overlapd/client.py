@@ -56,7 +56,9 @@ from typing import IO, Callable, Deque, Dict, Iterator, List, Optional, Sequence
 import grpc
 
 from overlapd import crc32c as _crc
+from overlapd import lane as _lane
 from overlapd import ops
+from overlapd.lane import SharedBuffer
 # OverlapdError, Session, check_batch and failed were defined here first:
 # importing them from overlapd.client keeps working.
 from overlapd.errors import (OverlapdError, broken, check_batch, corrupt, failed,  # noqa: F401
@@ -116,6 +118,7 @@ class Client:
             self._channel = grpc.secure_channel(target, credentials, options=opts)
         self._stub = pb_grpc.IoServiceStub(self._channel)
         self._metadata: Metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._token = token
         self._timeout = timeout
         self._caps: Optional[pb.Capabilities] = None
         self._caps_lock = threading.Lock()
@@ -195,6 +198,25 @@ class Client:
             call.cancel()  # a no-op once the call has ended
         if not complete:
             raise broken("the Execute stream ended without BATCH_COMPLETE")
+
+    def read_into(self, path: str, buf: "SharedBuffer", *, buffer_offset: int = 0,
+                  offset: int = 0, length: int = 0, verify: bool = True) -> int:
+        """Reads ``path`` (``length`` bytes at ``offset``; 0: to EOF) into the
+        shared buffer ``buf`` at ``buffer_offset`` with one Read op, the
+        server's workers writing straight into the memory (same host only:
+        :mod:`overlapd.lane`). Registers ``buf`` first if it is not yet.
+        ``verify`` checks each chunk's CRC32C in the buffer. Returns the
+        bytes read; a read to EOF of a file larger than the room left raises
+        ``OUT_OF_RANGE``.
+
+        Example::
+
+            with overlapd.SharedBuffer(1 << 20) as buf:
+                n = client.read_into("a.bin", buf)
+                data = buf.view[:n]
+        """
+        return _lane.read_into(self, path, buf, buffer_offset=buffer_offset, offset=offset,
+                               length=length, verify=verify, token=self._token)
 
     def session(self) -> "Session":
         """Opens a :class:`Session`: pipelined batches over one stream.

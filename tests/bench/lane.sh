@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# The buffer lane beside its peers, in one run on this machine (not a test):
+#   - one hot 1 GiB file read whole by one Read op into a shared buffer
+#     (registered and touched first; the first-touch figure apart) vs
+#     `cat FILE > /dev/null`, vs one thread read()ing it into a touched
+#     buffer, and vs the gRPC path (one Read op, chunks copied out of events)
+#   - 4 KiB files read in batches (`overlap bench read`) on the lane vs gRPC
+#   - WriteFrom of 1 GiB vs `cp`
+# Every figure is the median of BENCH_RUNS runs (default 3, at least 3).
+# Writes its section of docs/PERFORMANCE.md (between the lane markers) and
+# prints it.
+#
+#   bash tests/bench/lane.sh
+#
+# Environment: BUILD_DIR (default build), BENCH_RUNS, BENCH_DOC,
+# LANE_MIB (the big file, default 1024), LANE_SMALL (4 KiB files, 4000),
+# BENCH_DURATION (seconds per bench read run, default 5).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "${here}/../.." && pwd)"
+build="${BUILD_DIR:-build}"
+[[ "${build}" = /* ]] || build="${repo}/${build}"
+bin="${build}/bin"
+runs="${BENCH_RUNS:-3}"; (( runs >= 3 )) || runs=3
+doc="${BENCH_DOC:-${repo}/docs/PERFORMANCE.md}"
+mib="${LANE_MIB:-1024}"
+small="${LANE_SMALL:-4000}"
+dur="${BENCH_DURATION:-5}"
+work="$(mktemp -d /tmp/overlapd-lane.XXXXXX)"
+root="${work}/data"
+results="${work}/results.jsonl"
+server_pid=""
+cleanup() {
+  [[ -n "${server_pid}" ]] && kill "${server_pid}" 2>/dev/null && wait "${server_pid}" 2>/dev/null
+  rm -rf "${work}"
+}
+trap cleanup EXIT
+log() { printf '[lane %s] %s\n' "$(date +%T)" "$*" >&2; }
+
+mkdir -p "${root}/small"
+log "creating a ${mib} MiB file and ${small} files of 4 KiB"
+head -c "$((mib << 20))" /dev/urandom > "${root}/big.bin"
+for ((i = 0; i < small; i++)); do head -c 4096 /dev/urandom > "${root}/small/f${i}"; done
+
+timeout 10 true  # coreutils present
+"${bin}/overlapd" --root "${root}" --listen 127.0.0.1:0 --metrics-listen "" \
+  > "${work}/ready" 2> "${work}/server.log" &
+server_pid=$!
+for ((i = 0; i < 100; i++)); do grep -q "overlapd ready" "${work}/ready" 2>/dev/null && break; sleep 0.1; done
+addr="$(grep -o 'grpc=[^ ]*' "${work}/ready" | cut -d= -f2)"
+[[ -n "${addr}" ]] || { cat "${work}/server.log" >&2; exit 1; }
+
+now() { date +%s.%N; }
+timed() {  # NAME CMD...: one JSON line per run set
+  local name="$1"; shift
+  local list=""
+  for ((r = 0; r < runs; r++)); do
+    local t0; t0="$(now)"; "$@"; local t1; t1="$(now)"
+    list="${list}${list:+, }$(awk "BEGIN { printf \"%.4f\", ${t1} - ${t0} }")"
+  done
+  printf '{"what": "%s", "runs_s": [%s], "bytes": %d}\n' "${name}" "${list}" "$((mib << 20))" >> "${results}"
+}
+
+cat "${root}/big.bin" > /dev/null  # hot
+log "cat"
+timed cat bash -c "cat '${root}/big.bin' > /dev/null"
+log "lane, one thread's read(), gRPC, WriteFrom"
+timeout 600 "${bin}/overlapd_lane_bench" --server "${addr}" --remote big.bin \
+  --local "${root}/big.bin" --write-to written.bin --runs "${runs}" >> "${results}"
+log "cp"
+timed cp bash -c "cp '${root}/big.bin' '${root}/cp.bin' && rm -f '${root}/cp.bin'"
+log "4 KiB files, lane and gRPC alternately"
+for ((r = 0; r < runs; r++)); do
+  for mode in --lane --no-lane; do
+    timeout 120 "${bin}/overlap" --server "${addr}" "${mode}" --json bench read --dir small \
+      --duration "${dur}" --warmup 1 --batch 64 --inflight 8 \
+      | sed "s/^{/{\"what\": \"small${mode}\", /" >> "${results}"
+  done
+done
+
+/usr/bin/python3 - "${results}" "${doc}" "${mib}" "${small}" <<'PY'
+import json, statistics, sys, datetime, subprocess, os
+path, doc, mib, small = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+rows = [json.loads(l) for l in open(path) if l.strip()]
+def runs(what):
+    out = []
+    for r in rows:
+        if r["what"] == what:
+            out += r.get("runs_s", [])
+    return out
+def med(what): return statistics.median(runs(what))
+def mbs(what): return (mib << 20) / med(what) / 1e6
+def rng(what):
+    v = [(mib << 20) / s / 1e6 for s in runs(what)]
+    return f"{min(v):,.0f}–{max(v):,.0f}"
+def ops(what):
+    v = [float(r["ops_per_s"]) for r in rows if r["what"] == what]
+    return statistics.median(v), min(v), max(v)
+cat = mbs("cat")
+lines = []
+lines.append("<!-- lane: written by tests/bench/lane.sh; run.sh keeps it -->")
+lines.append("## The buffer lane (same-host shared memory)")
+lines.append("")
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+lines.append(f"`bash tests/bench/lane.sh` on {datetime.datetime.utcnow():%Y-%m-%dT%H:%MZ} (commit {commit}), "
+             f"{os.cpu_count()} cores; a {mib} MiB file, hot in the page cache; every figure the median "
+             f"of {len(runs('cat'))} runs (min–max in brackets), all measured in this one run. "
+             "MB = 10^6 bytes.")
+lines.append("")
+lines.append("| workload | tool | MB/s | seconds | ratio vs cat | target | |")
+lines.append("|---|---|---|---|---|---|---|")
+def row(label, what, target=None):
+    r = mbs(what) / cat
+    verdict = "" if target is None else ("**met**" if r >= target else "**not met**")
+    t = "" if target is None else f"≥ {target}×"
+    lines.append(f"| 1 GiB read, one op | {label} | {mbs(what):,.0f} ({rng(what)}) | {med(what):.3f} | {r:.2f}× | {t} | {verdict} |")
+row("`cat FILE > /dev/null`", "cat")
+row("overlapd, one Read op into a shared buffer (touched, registered)", "lane_read", 1.5)
+row("one thread `read()` into a touched buffer", "one_thread_read")
+row("overlapd, one Read op over gRPC (chunks copied into a buffer)", "grpc_read", 0.5)
+ft = runs("lane_first_touch")[0]
+lines.append(f"| 1 GiB read, one op | overlapd into a fresh buffer (first touch: page faults) | {(mib<<20)/ft/1e6:,.0f} | {ft:.3f} | {(mib<<20)/ft/1e6/cat:.2f}× | | |")
+lines.append("")
+lane_vs_read = med("one_thread_read") / med("lane_read")
+lines.append(f"The lane against one thread doing the same work serially (`read()` into a touched buffer): "
+             f"{lane_vs_read:.2f}×.")
+lines.append("")
+w, cp = med("lane_write_from"), med("cp")
+lines.append("| workload | tool | MB/s | seconds | ratio |")
+lines.append("|---|---|---|---|---|")
+lines.append(f"| write 1 GiB (page cache) | overlapd `WriteFrom` of a shared buffer | {(mib<<20)/w/1e6:,.0f} ({rng('lane_write_from')}) | {w:.3f} | {cp/w:.2f}× |")
+lines.append(f"| write 1 GiB (page cache) | `cp FILE NEW` | {(mib<<20)/cp/1e6:,.0f} ({rng('cp')}) | {cp:.3f} | |")
+lines.append("")
+l, lmin, lmax = ops("small--lane"); g, gmin, gmax = ops("small--no-lane")
+lines.append(f"| workload | path | ops/s | ratio |")
+lines.append("|---|---|---|---|")
+lines.append(f"| {small} files of 4 KiB, `overlap bench read` (2 streams, batches of 64, 8 in flight) | lane | {l:,.0f} ({lmin:,.0f}–{lmax:,.0f}) | {l/g:.2f}× |")
+lines.append(f"| same | gRPC | {g:,.0f} ({gmin:,.0f}–{gmax:,.0f}) | |")
+lines.append("")
+section = "\n".join(lines) + "\n"
+print(section)
+marker = lines[0]
+text = open(doc).read() if os.path.exists(doc) else ""
+i = text.find("<!-- lane:")
+text = (text[:i] if i >= 0 else text.rstrip("\n") + "\n\n") + section
+open(doc, "w").write(text)
+PY
