@@ -46,6 +46,9 @@ struct ServerConfig {
   uint64_t max_open_files = 0;
   // A stream whose write waits on its client this long is cancelled.
   int write_stall_seconds = 60;
+  // Threads that write streams' events for the engine's workers (0: the
+  // worker that completes an op writes; writer_pool.h).
+  int writer_threads = 0;
   uint32_t max_jobs = 64;          // running at once
   uint32_t max_finished_jobs = 1000;
   int64_t finished_job_ttl_s = 3600;

@@ -168,7 +168,7 @@ void EventStream::OnReadChunk(io::Op& op, uint64_t offset, std::string data,
   node->data_bytes = data.size();
   e.set_data(std::move(data));
   Push(node);
-  Kick();
+  KickFromEngine();
 }
 
 // A chunk that landed in the client's shared buffer: the event says where,
@@ -182,7 +182,7 @@ void EventStream::OnBufferChunk(io::Op& op, uint64_t offset, uint64_t bytes,
   e.set_bytes(bytes);
   e.set_crc32c(crc32c);
   Push(node);
-  Kick();
+  KickFromEngine();
 }
 
 void EventStream::OnComplete(io::Op& op) {
@@ -207,11 +207,26 @@ void EventStream::OnComplete(io::Op& op) {
     delete b;  // `op` and `run` lived in it: not touched below
   }
   ops_live_.fetch_sub(1, std::memory_order_acq_rel);
-  Kick();
+  KickFromEngine();
   Unref();  // the last act: may delete this
 }
 
 void EventStream::Push(EventNode* node) { pushed_.Push(node); }
+
+void EventStream::KickFromEngine() {
+  if (ctx_.writer_pool == nullptr) return Kick();
+  // One post at a time: events pushed before RunHandoff clears the flag
+  // are taken by its Kick, those after post again.
+  if (handoff_posted_.exchange(true, std::memory_order_acq_rel)) return;
+  Ref();  // until RunHandoff returns
+  ctx_.writer_pool->Post(this);
+}
+
+void EventStream::RunHandoff() {
+  handoff_posted_.store(false, std::memory_order_release);
+  Kick();
+  Unref();  // may delete this
+}
 
 void EventStream::TakeList() {
   EventNode* last = nullptr;

@@ -24,6 +24,7 @@
 #include "service/service_context.h"
 #include "service/stream_registry.h"
 #include "service/stream_writer.h"
+#include "service/writer_pool.h"
 
 namespace overlapd {
 
@@ -46,7 +47,10 @@ namespace overlapd {
 // in the engine (dropped as the last act of its OnComplete). Finish is
 // called only when no op is left, and the object is deleted on the last
 // reference, so no engine thread can touch a freed reactor.
-class EventStream : public io::OpSink, public Drainable, public StreamWriter {
+class EventStream : public io::OpSink,
+                    public Drainable,
+                    public StreamWriter,
+                    private Handoff {
  public:
   EventStream(ServiceContext& ctx, StreamRpc rpc);
 
@@ -125,6 +129,10 @@ class EventStream : public io::OpSink, public Drainable, public StreamWriter {
   // Queues the event for the writer, which gives it its seq (and logs it,
   // if subscribers want session events) as it goes out.
   void Push(EventNode* node);
+  // After an engine worker pushed: becomes the writer on this thread, or
+  // with writer threads (writer_pool.h) posts the stream to one of them.
+  void KickFromEngine();
+  void RunHandoff() override;
   // Moves the lock-free list into the writer-owned backlog, oldest first.
   void TakeList();
   // StreamWriter: with the token, starts a write or finishes.
@@ -146,6 +154,7 @@ class EventStream : public io::OpSink, public Drainable, public StreamWriter {
   std::atomic<bool> input_closed_{false};
   std::atomic<bool> aborted_{false};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> handoff_posted_{false};  // queued on the writer pool
   grpc::Status close_status_ ABSL_GUARDED_BY(mu_);
   BatchRun* live_batches_ ABSL_GUARDED_BY(mu_) = nullptr;
 

@@ -60,6 +60,15 @@ JobManager::Options JobOptionsOf(const ServerConfig& config) {
   return options;
 }
 
+// --writer-threads: the pool engine workers hand streams' writes to
+// (writer_pool.h); none by default.
+std::unique_ptr<WriterPool> StartWriterPool(const ServerConfig& config, ServiceContext& ctx) {
+  if (config.writer_threads == 0) return nullptr;
+  auto pool = std::make_unique<WriterPool>(config.writer_threads);
+  ctx.writer_pool = pool.get();
+  return pool;
+}
+
 // The log line for people, then one machine-readable line for scripts and
 // tests that start overlapd on port 0.
 void AnnounceReady(const ServerConfig& config, const io::Engine& engine,
@@ -179,6 +188,8 @@ int Run(ServerConfig& config, const OperatorOptions& ops) {
   ctx.metrics = metrics->get();
   ctx.config = &config;
   ctx.log = &log;
+  // Before the streams and jobs that post to it: it outlives them.
+  std::unique_ptr<WriterPool> writer_pool = StartWriterPool(config, ctx);
   // Before the jobs: the lane's registry outlives every op that pins a buffer.
   auto lane = StartBufferLane(config, ctx);
   if (!lane.ok()) return Fail(lane.status());

@@ -14,6 +14,7 @@
 #include "service/event_log.h"
 #include "service/metrics.h"
 #include "service/stream_registry.h"
+#include "service/writer_pool.h"
 
 namespace overlapd {
 
@@ -33,6 +34,9 @@ struct ServiceContext {
   // null and empty while the lane is off (buffer_lane.h).
   const BufferRegistry* buffers = nullptr;
   std::string buffer_socket;
+  // --writer-threads > 0: where engine workers hand streams' writes.
+  // Null: a worker that completes an op writes itself.
+  WriterPool* writer_pool = nullptr;
   std::atomic<uint64_t> next_job_id{1};
   StreamRegistry streams;
 };

@@ -24,10 +24,13 @@ namespace {
 
 constexpr int kFiles = 16;
 
-class EventOrderTest : public ServerTest {
+// Param: --writer-threads (0: engine workers write the events themselves;
+// more: writer threads do, writer_pool.h). Both must keep the order.
+class EventOrderTest : public ServerTest, public ::testing::WithParamInterface<int> {
  protected:
   void SetUp() override {
-    ASSERT_NO_FATAL_FAILURE(StartServer({"--workers", "4"}));
+    ASSERT_NO_FATAL_FAILURE(
+        StartServer({"--workers", "4", "--writer-threads", std::to_string(GetParam())}));
     for (int i = 0; i < kFiles; ++i) {
       WriteFileOrDie(server_->RootPath(absl::StrCat("f", i)), RandomBytes(64 + i, i));
     }
@@ -54,7 +57,7 @@ class EventOrderTest : public ServerTest {
   }
 };
 
-TEST_F(EventOrderTest, SeqStrictlyIncreasesOnASession) {
+TEST_P(EventOrderTest, SeqStrictlyIncreasesOnASession) {
   auto stub = server_->NewStub();
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
@@ -88,7 +91,7 @@ TEST_F(EventOrderTest, SeqStrictlyIncreasesOnASession) {
                            << " events arrived after a larger seq; first: " << first;
 }
 
-TEST_F(EventOrderTest, SeqStrictlyIncreasesOnAnExecute) {
+TEST_P(EventOrderTest, SeqStrictlyIncreasesOnAnExecute) {
   auto stub = server_->NewStub();
   std::vector<v1::Event> events;
   // Several large batches: one stream each, checked one by one.
@@ -107,6 +110,12 @@ TEST_F(EventOrderTest, SeqStrictlyIncreasesOnAnExecute) {
                            << inversions << " events arrived after a larger seq; first: "
                            << first;
 }
+
+INSTANTIATE_TEST_SUITE_P(WriterThreads, EventOrderTest, ::testing::Values(0, 2),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return info.param == 0 ? std::string("workers_write")
+                                                  : "writer_threads_" + std::to_string(info.param);
+                         });
 
 }  // namespace
 }  // namespace overlapd::itest
