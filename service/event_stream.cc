@@ -44,8 +44,7 @@ void EventStream::CancelOps() {
 }
 
 void EventStream::CancelIfStalled(uint64_t now_ns, uint64_t stall_ns) {
-  const uint64_t started = write_started_ns();
-  if (started == 0 || now_ns - started < stall_ns) return;
+  if (!WriteStalled(now_ns, stall_ns)) return;
   absl::MutexLock lock(&call_mu_);
   if (call_ == nullptr || cut_) return;
   cut_ = true;

@@ -25,6 +25,13 @@ bool StreamWriter::Release() {
   return HasWork();
 }
 
+bool StreamWriter::WriteStalled(uint64_t now_ns, uint64_t stall_ns) const {
+  const uint64_t started = write_started_ns();
+  // started > now_ns: the write began after the caller read the clock; the
+  // unsigned difference would wrap and cut a healthy stream.
+  return started != 0 && started <= now_ns && now_ns - started >= stall_ns;
+}
+
 void StreamWriter::MarkWriteStarted() {
   write_started_ns_.store(std::max<uint64_t>(MonotonicNs(), 1), std::memory_order_release);
 }

@@ -32,6 +32,10 @@ class StreamWriter {
   // When the write in flight started (MonotonicNs), 0 when none: for
   // cutting streams whose client stopped reading.
   uint64_t write_started_ns() const { return write_started_ns_.load(std::memory_order_acquire); }
+  // Whether the write in flight has waited on the client for at least
+  // `stall_ns` at `now_ns` (a MonotonicNs taken by the caller, which may be
+  // older than a write started since: that write has not stalled).
+  bool WriteStalled(uint64_t now_ns, uint64_t stall_ns) const;
 
  protected:
   // With the token: start one write (call MarkWriteStarted) or the Finish,

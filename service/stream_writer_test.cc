@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "service/service_context.h"
 
 namespace overlapd {
 namespace {
@@ -123,6 +124,36 @@ TEST(StreamWriterTest, EveryItemIsWrittenOnceOneWriteAtATime) {
   }
   EXPECT_EQ(stream.max_concurrent_steps(), 1) << "two writers at once";
   EXPECT_EQ(stream.write_started_ns(), 0u) << "no write is in flight any more";
+}
+
+// A stream whose one write never completes: the client stopped reading.
+class StuckStream : public StreamWriter {
+ protected:
+  bool Step() override {
+    if (started_) return false;
+    started_ = true;
+    MarkWriteStarted();
+    return true;  // the write is out; WriteDone never comes
+  }
+  bool HasWork() const override { return false; }
+
+ private:
+  bool started_ = false;
+};
+
+TEST(StreamWriterTest, AWriteIsStalledOnlyOnceItHasWaitedLongEnough) {
+  StuckStream stream;
+  EXPECT_FALSE(stream.WriteStalled(MonotonicNs(), 1)) << "no write in flight";
+  stream.Kick();
+  const uint64_t started = stream.write_started_ns();
+  ASSERT_NE(started, 0u);
+  const uint64_t second = 1'000'000'000;
+  // The stall sweep reads the clock, then looks at each stream: a write
+  // that started in between is newer than the sweep's clock. It used to
+  // wrap around to a huge wait and cut a healthy call (CANCELLED).
+  EXPECT_FALSE(stream.WriteStalled(started - 1, second));
+  EXPECT_FALSE(stream.WriteStalled(started + second - 1, second));
+  EXPECT_TRUE(stream.WriteStalled(started + second, second));  // positive control
 }
 
 }  // namespace
