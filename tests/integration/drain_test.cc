@@ -31,9 +31,14 @@ grpc::Status ProbeNewConnection(const ServerProcess& server) {
   return stub->GetCapabilities(&context, {}, &caps);
 }
 
-class DrainTest : public ServerTest {};
+class DrainTest : public ServerTest {
+ protected:
+  // One server, one Session with a durable write in flight, SIGTERM; sets
+  // `caught` when the write had not completed when the signal went.
+  void SessionDrain(bool* caught);
+};
 
-TEST_F(DrainTest, SessionInFlightFinishesItsDurableWrite) {
+void DrainTest::SessionDrain(bool* caught) {
   ASSERT_NO_FATAL_FAILURE(StartServer({"--drain-seconds", "30"}));
   auto stub = server_->NewStub();
   grpc::ClientContext context;
@@ -110,13 +115,27 @@ TEST_F(DrainTest, SessionInFlightFinishesItsDurableWrite) {
   EXPECT_TRUE(ReadFileOrDie(server_->RootPath("big.bin")) == data) << "acknowledged write lost";
   grpc::Status after = ProbeNewConnection(*server_);
   EXPECT_EQ(after.error_code(), grpc::StatusCode::UNAVAILABLE) << after.error_message();
-  // Whether SIGTERM really caught the write in flight (it usually does: a
-  // 64 MiB fdatasync takes far longer than a 6-byte read).
-  RecordProperty("write_in_flight_at_sigterm", write_done_before_sigterm ? "no" : "yes");
+  *caught = !write_done_before_sigterm;
   std::printf("Session drain: write in flight at SIGTERM: %s, status %d; new calls refused "
               "%.0f ms after SIGTERM (%d accepted before)\n",
               write_done_before_sigterm ? "no" : "yes", static_cast<int>(status.error_code()),
               refused_after_ms, accepted_after_sigterm);
+}
+
+// The drain must finish a durable write that is still in flight when
+// SIGTERM comes. It nearly always is (a 64 MiB fdatasync takes far longer
+// than the 6-byte marker read); a round where it had already completed
+// proves nothing about the drain, so another round runs, up to three.
+TEST_F(DrainTest, SessionInFlightFinishesItsDurableWrite) {
+  bool caught = false;
+  int rounds = 0;
+  while (!caught && rounds < 3) {
+    ++rounds;
+    ASSERT_NO_FATAL_FAILURE(SessionDrain(&caught));
+  }
+  RecordProperty("rounds", rounds);
+  EXPECT_TRUE(caught) << "nothing tested: in " << rounds
+                      << " rounds the write completed before SIGTERM";
 }
 
 TEST_F(DrainTest, ExecuteRacingSigtermEndsCleanly) {
