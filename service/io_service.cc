@@ -76,9 +76,14 @@ grpc::ServerUnaryReactor* IoServiceImpl::Submit(grpc::CallbackServerContext* con
   if (allowed.ok()) allowed = AuthorizeBatch(*request, grant->get());
   if (!allowed.ok()) return FinishUnary(context, allowed);
   // As in Execute: write payloads are moved out of the request, not copied.
-  return FinishUnary(context,
-                     jobs_.Submit(*const_cast<v1::Batch*>(request), PathPrefixOf(grant->get())),
-                     response);
+  // The reply comes once the job is journaled (the journal's thread).
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  jobs_.Submit(*const_cast<v1::Batch*>(request), PathPrefixOf(grant->get()),
+               [reactor, response](absl::StatusOr<v1::Job> job) {
+                 if (job.ok()) *response = *std::move(job);
+                 reactor->Finish(ToGrpc(job.status()));
+               });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* IoServiceImpl::GetJob(grpc::CallbackServerContext* context,

@@ -27,6 +27,7 @@
 #include "ioengine/temp_names.h"
 #include "service/auth.h"
 #include "service/config.h"
+#include "service/durable_state.h"
 #include "service/event_log.h"
 #include "service/jobs.h"
 #include "service/listener.h"
@@ -209,6 +210,11 @@ int Run(ServerConfig& config, const overlapd::OperatorOptions& ops) {
       config.root, &*temp_namer, config.upload_grace_s,
       std::clamp<int64_t>(config.upload_grace_s / 4, 60, 3600));
   overlapd::EventLog log(config.event_log_events, config.event_log_bytes);
+  auto durable = overlapd::DurableState::Open(config);
+  if (!durable.ok()) {
+    spdlog::error("{}", std::string(durable.status().message()));
+    return 1;
+  }
   overlapd::io::ReadCredit read_budget(config.max_read_buffer_bytes);
   auto metrics = overlapd::Metrics::Create(config.metrics_listen, engine->get(), &log,
                                            &read_budget, root_fd);
@@ -290,6 +296,11 @@ int Run(ServerConfig& config, const overlapd::OperatorOptions& ops) {
     spdlog::error("cannot listen on {} (in use, or not an address)", config.listen);
     return 1;
   }
+  // Jobs and events back before the first client comes.
+  if (absl::Status started = (*durable)->Start(ctx, log, jobs, **metrics); !started.ok()) {
+    spdlog::error("{}", std::string(started.message()));
+    return 1;
+  }
   if (listener != nullptr) listener->Start(server.get());
   std::string grpc_addr = HostOf(config.listen) + ":" + std::to_string(port);
   spdlog::info("overlapd {} serving {} on {} (engine {}, {} workers, chunk {} bytes)",
@@ -350,6 +361,7 @@ int Run(ServerConfig& config, const overlapd::OperatorOptions& ops) {
   operations.Stopped();
   server.reset();
   engine->reset();
+  (*durable)->Stop();
   close(root_fd);
   spdlog::info("stopped");
   return 0;
@@ -491,6 +503,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{1}, int64_t{365} * 24 * 3600))
       ->capture_default_str();
   overlapd::AddOperatorFlags(app, ops);
+  overlapd::AddDurabilityFlags(app, config);
   CLI11_PARSE(app, argc, argv);
 
   if (absl::Status logging = overlapd::ConfigureLogging(ops.log_level, ops.log_format);
