@@ -62,21 +62,56 @@ absl::Status Journal::RaiseFloors(bool force) {
   return absl::OkStatus();
 }
 
+const std::string& Journal::Serialized(const v1::Event& event) {
+  if (serialized_for_ != &event) {
+    serialized_.clear();
+    event.SerializeToString(&serialized_);
+    serialized_for_ = &event;
+  }
+  return serialized_;
+}
+
+absl::Status Journal::FlushOps(uint64_t job) {
+  auto it = ops_rows_.find(job);
+  if (it == ops_rows_.end()) return absl::OkStatus();
+  absl::Status s = store_.PutJobOps(job, it->second);
+  ops_rows_.erase(it);
+  return s;
+}
+
+absl::Status Journal::FlushRows() {
+  absl::Status s;
+  if (!events_row_.empty()) s = store_.PutEvents(events_first_, events_last_, events_row_);
+  events_row_.clear();
+  for (auto& [job, row] : ops_rows_) {
+    if (s.ok()) s = store_.PutJobOps(job, row);
+  }
+  ops_rows_.clear();
+  serialized_for_ = nullptr;
+  return s;
+}
+
 absl::Status Journal::Apply(JournalRecord& r) {
   using Kind = JournalRecord::Kind;
   switch (r.kind) {
     case Kind::kEvent:
+      if (events_row_.empty()) events_first_ = r.id;
+      events_last_ = r.id;
+      StateStore::PackEvent(&events_row_, r.entry.event->seq(), r.entry.session,
+                            r.entry.owner == nullptr ? absl::string_view() : *r.entry.owner,
+                            Serialized(*r.entry.event));
       published_.emplace_back(r.id, r.entry);
-      return store_.PutEvent(r.id, r.entry.event->seq(), r.entry.session,
-                             r.entry.owner == nullptr ? std::string() : *r.entry.owner,
-                             r.entry.event->SerializeAsString());
+      return absl::OkStatus();
     case Kind::kJobCreated:
       return store_.PutJob(r.id, r.owner, r.batch, r.snapshot);
     case Kind::kJobState:
+      OVERLAPD_RETURN_IF_ERROR(FlushOps(r.id));
       return store_.UpdateJob(r.id, r.snapshot, r.finished);
     case Kind::kJobOp:
-      return store_.PutJobOp(r.id, r.index, r.entry.event->SerializeAsString());
+      StateStore::PackOp(&ops_rows_[r.id], r.index, Serialized(*r.entry.event));
+      return absl::OkStatus();
     case Kind::kForgetJob:
+      OVERLAPD_RETURN_IF_ERROR(FlushOps(r.id));
       return store_.DeleteJob(r.id);
   }
   return absl::InternalError("unknown journal record");
@@ -90,6 +125,7 @@ absl::Status Journal::Commit(std::vector<Group>& groups) {
       if (s.ok()) s = Apply(r);
     }
   }
+  if (s.ok()) s = FlushRows();
   if (s.ok()) s = RaiseFloors(/*force=*/false);
   // The log's retention applies on disk too: what left the ring goes.
   const EventLog::Retained retained = log_.retained();
@@ -100,6 +136,8 @@ absl::Status Journal::Commit(std::vector<Group>& groups) {
     if (s.ok()) trimmed_before_ = retained.begin_pos;
   }
   if (!s.ok()) {
+    events_row_.clear();
+    ops_rows_.clear();
     store_.Rollback().IgnoreError();
     return s;
   }

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -88,6 +89,11 @@ class Journal {
   // One transaction: the groups, the raised floors, the trimmed log.
   absl::Status Commit(std::vector<Group>& groups);
   absl::Status Apply(JournalRecord& r);
+  // The commit's packed rows (state_store.h): its events, and each job's
+  // op outcomes (written before that job's state changes).
+  absl::Status FlushOps(uint64_t job);
+  absl::Status FlushRows();
+  const std::string& Serialized(const v1::Event& event);
   absl::Status RaiseFloors(bool force);
   bool FloorsLow() const;
 
@@ -99,6 +105,11 @@ class Journal {
   uint64_t job_id_floor_ = 0;
   uint64_t trimmed_before_ = 0;
   std::vector<std::pair<uint64_t, LogEntry>> published_;
+  std::string events_row_;
+  uint64_t events_first_ = 0, events_last_ = 0;
+  std::map<uint64_t, std::string> ops_rows_;
+  const v1::Event* serialized_for_ = nullptr;  // an op's event serves twice
+  std::string serialized_;
 
   std::mutex mu_;
   std::condition_variable cv_;

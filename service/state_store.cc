@@ -15,24 +15,24 @@ namespace overlapd {
 
 namespace {
 
-constexpr int kFormat = 1;
+constexpr int kFormat = 2;
 
 constexpr char kSchema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS events(pos INTEGER PRIMARY KEY, seq INTEGER NOT NULL,"
-    " session INTEGER NOT NULL, owner TEXT NOT NULL, event BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS events(first_pos INTEGER PRIMARY KEY,"
+    " last_pos INTEGER NOT NULL, entries BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY, owner TEXT NOT NULL,"
     " batch BLOB NOT NULL, snapshot BLOB NOT NULL, finished INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS job_ops(job INTEGER NOT NULL, idx INTEGER NOT NULL,"
-    " event BLOB NOT NULL, PRIMARY KEY(job, idx)) WITHOUT ROWID;";
+    "CREATE TABLE IF NOT EXISTS job_ops(job INTEGER NOT NULL, ops BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS job_ops_job ON job_ops(job);";
 
 constexpr const char* kStatements[] = {
-    "INSERT OR REPLACE INTO events VALUES(?1, ?2, ?3, ?4, ?5)",
-    "DELETE FROM events WHERE pos < ?1",
+    "INSERT OR REPLACE INTO events VALUES(?1, ?2, ?3)",
+    "DELETE FROM events WHERE last_pos < ?1",
     "INSERT OR REPLACE INTO jobs VALUES(?1, ?2, ?3, ?4, 0)",
     "UPDATE jobs SET snapshot = ?2, finished = ?3 WHERE id = ?1",
     "DELETE FROM job_ops WHERE job = ?1",
-    "INSERT OR REPLACE INTO job_ops VALUES(?1, ?2, ?3)",
+    "INSERT INTO job_ops VALUES(?1, ?2)",
     "DELETE FROM jobs WHERE id = ?1",
     "INSERT OR REPLACE INTO meta VALUES(?1, ?2)",
 };
@@ -62,6 +62,45 @@ std::string Column(sqlite3_stmt* s, int i) {
                       : std::string(static_cast<const char*>(p),
                                     static_cast<size_t>(sqlite3_column_bytes(s, i)));
 }
+
+void PutU32(std::string* out, uint32_t v) { out->append(reinterpret_cast<const char*>(&v), 4); }
+void PutU64(std::string* out, uint64_t v) { out->append(reinterpret_cast<const char*>(&v), 8); }
+
+// Reads packed records; a short or inconsistent row ends it (ok() false).
+class Unpacker {
+ public:
+  explicit Unpacker(absl::string_view row) : rest_(row) {}
+  bool done() const { return rest_.empty(); }
+  bool ok() const { return ok_; }
+  uint64_t U64() { return Fixed<uint64_t>(); }
+  uint32_t U32() { return Fixed<uint32_t>(); }
+  uint8_t U8() { return Fixed<uint8_t>(); }
+  std::string Bytes() {
+    const uint32_t n = U32();
+    if (!ok_ || rest_.size() < n) return Fail<std::string>();
+    std::string out(rest_.substr(0, n));
+    rest_.remove_prefix(n);
+    return out;
+  }
+
+ private:
+  template <typename T>
+  T Fixed() {
+    if (rest_.size() < sizeof(T)) return Fail<T>();
+    T v;
+    std::memcpy(&v, rest_.data(), sizeof(T));
+    rest_.remove_prefix(sizeof(T));
+    return v;
+  }
+  template <typename T>
+  T Fail() {
+    ok_ = false;
+    rest_ = {};
+    return T();
+  }
+  absl::string_view rest_;
+  bool ok_ = true;
+};
 
 // A new store is built under a temporary name and renamed into place, so
 // that an empty file under the real name can only mean a truncated store.
@@ -217,33 +256,63 @@ absl::StatusOr<uint64_t> StateStore::Meta(const char* key) {
   return value;
 }
 
+void StateStore::PackEvent(std::string* row, uint64_t seq, bool session,
+                           absl::string_view owner, absl::string_view event) {
+  PutU64(row, seq);
+  row->push_back(session ? 1 : 0);
+  PutU32(row, static_cast<uint32_t>(owner.size()));
+  row->append(owner.data(), owner.size());
+  PutU32(row, static_cast<uint32_t>(event.size()));
+  row->append(event.data(), event.size());
+}
+
+void StateStore::PackOp(std::string* row, uint32_t index, absl::string_view event) {
+  PutU32(row, index);
+  PutU32(row, static_cast<uint32_t>(event.size()));
+  row->append(event.data(), event.size());
+}
+
 absl::Status StateStore::LoadEvents(uint64_t from_pos,
                                     const std::function<void(StoredEvent&&)>& fn) {
   sqlite3_stmt* s = nullptr;
   if (sqlite3_prepare_v2(db_,
-                         "SELECT pos, seq, session, owner, event FROM events WHERE pos >= ?1 "
-                         "ORDER BY pos",
+                         "SELECT first_pos, last_pos, entries FROM events WHERE last_pos >= ?1 "
+                         "ORDER BY first_pos",
                          -1, &s, nullptr) != SQLITE_OK) {
     return Error("events");
   }
   sqlite3_bind_int64(s, 1, static_cast<int64_t>(from_pos));
   int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    StoredEvent e;
-    e.pos = static_cast<uint64_t>(sqlite3_column_int64(s, 0));
-    e.seq = static_cast<uint64_t>(sqlite3_column_int64(s, 1));
-    e.session = sqlite3_column_int(s, 2) != 0;
-    e.owner = Column(s, 3);
-    e.event = Column(s, 4);
-    fn(std::move(e));
+  bool intact = true;
+  while (intact && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    uint64_t pos = static_cast<uint64_t>(sqlite3_column_int64(s, 0));
+    const uint64_t last = static_cast<uint64_t>(sqlite3_column_int64(s, 1));
+    const std::string row = Column(s, 2);
+    Unpacker in(row);
+    for (; !in.done(); ++pos) {
+      StoredEvent e;
+      e.pos = pos;
+      e.seq = in.U64();
+      e.session = in.U8() != 0;
+      e.owner = in.Bytes();
+      e.event = in.Bytes();
+      if (!in.ok()) break;
+      if (pos >= from_pos) fn(std::move(e));
+    }
+    intact = in.ok() && pos == last + 1;
   }
   sqlite3_finalize(s);
+  if (!intact) {
+    return absl::DataLossError(absl::StrCat("state store ", path_,
+                                            ": an events row does not hold what it says. ",
+                                            Remedy(path_)));
+  }
   return rc == SQLITE_DONE ? absl::OkStatus() : Error("events");
 }
 
 absl::StatusOr<uint64_t> StateStore::EventEnd() {
   sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v2(db_, "SELECT max(pos) FROM events", -1, &s, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(db_, "SELECT max(last_pos) FROM events", -1, &s, nullptr) != SQLITE_OK) {
     return Error("events");
   }
   int rc = sqlite3_step(s);
@@ -277,14 +346,27 @@ absl::StatusOr<std::vector<StoredJob>> StateStore::LoadJobs() {
   }
   sqlite3_finalize(s);
   if (rc != SQLITE_DONE) return Error("jobs");
-  if (sqlite3_prepare_v2(db_, "SELECT job, idx, event FROM job_ops", -1, &s, nullptr) !=
+  if (sqlite3_prepare_v2(db_, "SELECT job, ops FROM job_ops ORDER BY rowid", -1, &s, nullptr) !=
       SQLITE_OK) {
     return Error("job_ops");
   }
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     auto it = index.find(static_cast<uint64_t>(sqlite3_column_int64(s, 0)));
     if (it == index.end()) continue;  // its job's row went in the same transaction
-    jobs[it->second].ops[static_cast<uint32_t>(sqlite3_column_int64(s, 1))] = Column(s, 2);
+    const std::string row = Column(s, 1);
+    Unpacker in(row);
+    while (!in.done()) {
+      const uint32_t op = in.U32();
+      std::string event = in.Bytes();
+      if (!in.ok()) break;
+      jobs[it->second].ops[op] = std::move(event);
+    }
+    if (!in.ok()) {
+      sqlite3_finalize(s);
+      return absl::DataLossError(absl::StrCat("state store ", path_,
+                                              ": a job_ops row does not hold what it says. ",
+                                              Remedy(path_)));
+    }
   }
   sqlite3_finalize(s);
   if (rc != SQLITE_DONE) return Error("job_ops");
@@ -307,15 +389,13 @@ absl::Status StateStore::Rollback() {
              : Error("rollback");
 }
 
-absl::Status StateStore::PutEvent(uint64_t pos, uint64_t seq, bool session,
-                                  const std::string& owner, const std::string& event) {
+absl::Status StateStore::PutEvents(uint64_t first_pos, uint64_t last_pos,
+                                   const std::string& row) {
   sqlite3_stmt* s = stmts_[kPutEvent];
-  sqlite3_bind_int64(s, 1, static_cast<int64_t>(pos));
-  sqlite3_bind_int64(s, 2, static_cast<int64_t>(seq));
-  sqlite3_bind_int(s, 3, session ? 1 : 0);
-  Bind(s, 4, owner);
-  Bind(s, 5, event);
-  return Run(s, "event");
+  sqlite3_bind_int64(s, 1, static_cast<int64_t>(first_pos));
+  sqlite3_bind_int64(s, 2, static_cast<int64_t>(last_pos));
+  Bind(s, 3, row);
+  return Run(s, "events");
 }
 
 absl::Status StateStore::TrimEvents(uint64_t before_pos) {
@@ -344,12 +424,11 @@ absl::Status StateStore::UpdateJob(uint64_t id, const std::string& snapshot, boo
   return Run(stmts_[kDeleteJobOps], "job ops");
 }
 
-absl::Status StateStore::PutJobOp(uint64_t id, uint32_t index, const std::string& event) {
+absl::Status StateStore::PutJobOps(uint64_t id, const std::string& row) {
   sqlite3_stmt* s = stmts_[kPutJobOp];
   sqlite3_bind_int64(s, 1, static_cast<int64_t>(id));
-  sqlite3_bind_int64(s, 2, index);
-  Bind(s, 3, event);
-  return Run(s, "job op");
+  Bind(s, 2, row);
+  return Run(s, "job ops");
 }
 
 absl::Status StateStore::DeleteJob(uint64_t id) {

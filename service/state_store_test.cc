@@ -37,14 +37,26 @@ TEST(StateStoreTest, KeepsEventsJobsAndMetaAcrossReopen) {
     ASSERT_TRUE(store.ok()) << store.status();
     StateStore& s = **store;
     ASSERT_TRUE(s.Begin().ok());
+    // Two rows: positions 0-1 and 2-4.
+    std::string row;
     for (uint64_t pos = 0; pos < 5; ++pos) {
-      ASSERT_TRUE(s.PutEvent(pos, 100 + pos, pos == 2, "pfx", "ev" + std::to_string(pos)).ok());
+      if (pos == 2) {
+        ASSERT_TRUE(s.PutEvents(0, 1, row).ok());
+        row.clear();
+      }
+      StateStore::PackEvent(&row, 100 + pos, pos == 2, "pfx", "ev" + std::to_string(pos));
     }
+    ASSERT_TRUE(s.PutEvents(2, 4, row).ok());
     ASSERT_TRUE(s.TrimEvents(2).ok());
     ASSERT_TRUE(s.PutJob(7, "pfx", "batch", "snap").ok());
-    ASSERT_TRUE(s.PutJobOp(7, 3, "op3").ok());
+    std::string ops;
+    StateStore::PackOp(&ops, 3, "op3");
+    StateStore::PackOp(&ops, 5, "op5");
+    ASSERT_TRUE(s.PutJobOps(7, ops).ok());
     ASSERT_TRUE(s.PutJob(8, "", "batch8", "snap8").ok());
-    ASSERT_TRUE(s.PutJobOp(8, 0, "op0").ok());
+    ops.clear();
+    StateStore::PackOp(&ops, 0, "op0");
+    ASSERT_TRUE(s.PutJobOps(8, ops).ok());
     ASSERT_TRUE(s.UpdateJob(8, "final8", /*finished=*/true).ok());
     ASSERT_TRUE(s.SetMeta(kMetaSeqFloor, 12345).ok());
     ASSERT_TRUE(s.Commit().ok());
@@ -52,6 +64,9 @@ TEST(StateStoreTest, KeepsEventsJobsAndMetaAcrossReopen) {
   auto store = StateStore::Open(dir.path());
   ASSERT_TRUE(store.ok()) << store.status();
   std::vector<StoredEvent> events;
+  ASSERT_TRUE((*store)->LoadEvents(3, [&](StoredEvent&& e) { events.push_back(e); }).ok());
+  ASSERT_EQ(events.size(), 2u) << "from position 3";
+  events.clear();
   ASSERT_TRUE((*store)->LoadEvents(0, [&](StoredEvent&& e) { events.push_back(e); }).ok());
   ASSERT_EQ(events.size(), 3u);
   EXPECT_EQ(events[0].pos, 2u);
@@ -66,6 +81,7 @@ TEST(StateStoreTest, KeepsEventsJobsAndMetaAcrossReopen) {
   ASSERT_EQ(jobs->size(), 2u);
   EXPECT_FALSE((*jobs)[0].finished);
   EXPECT_EQ((*jobs)[0].ops.at(3), "op3");
+  EXPECT_EQ((*jobs)[0].ops.at(5), "op5");
   EXPECT_TRUE((*jobs)[1].finished);
   EXPECT_EQ((*jobs)[1].snapshot, "final8");
   EXPECT_TRUE((*jobs)[1].ops.empty()) << "a finished job's ops are forgotten";

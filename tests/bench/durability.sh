@@ -61,6 +61,7 @@ seconds_of() { sed -n 's/.*seconds=\([0-9.]*\).*/\1/p'; }
 for ((r = 0; r < runs; r++)); do
   for ((k = 0; k < ${#modes[@]}; k++)); do
     mode="${modes[$(((r + k) % ${#modes[@]}))]}"
+    rm -rf "${work}/root/out" && mkdir "${work}/root/out" && sync  # every copy creates its file
     start_server "${mode}"
     c="$("${bin}/overlapd_durability_bench" --server "${addr}" copy | seconds_of)"
     stop_server
