@@ -54,8 +54,8 @@ struct ServerConfig {
   std::string tls_key;
   std::string tls_client_ca;
   std::string tokens_file;  // bearer tokens; see auth.h
-  // Outside the root: the key that proves temp names (temp_names.h). Empty:
-  // the root's sibling "ROOT.state".
+  // Outside the root: the key that proves temp names (temp_names.h) and the
+  // state store (state_store.h). Empty: the root's sibling "ROOT.state".
   std::string state_dir;
   // Jobs and the event log only in memory, as before the state store: a
   // restart forgets them (the baseline of tests/bench/durability.sh).

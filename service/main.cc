@@ -496,8 +496,8 @@ int main(int argc, char** argv) {
                  "read,write); every call must then carry one. SIGHUP rereads it")
       ->check(CLI::ExistingFile);
   app.add_option("--state-dir", config.state_dir,
-                 "Server state outside --root (the key that proves overlapd's temp "
-                 "file names); default: ROOT.state beside the root");
+                 "Server state outside --root (jobs, the event log, the key that proves "
+                 "overlapd's temp file names); default: ROOT.state beside the root");
   app.add_option("--upload-grace", config.upload_grace_s,
                  "Seconds an upload's temp file may go unmodified before it is swept")
       ->check(CLI::Range(int64_t{1}, int64_t{365} * 24 * 3600))
