@@ -50,7 +50,7 @@ void EventLog::Insert(Entry&& entry, std::vector<LogWaiter*>* wake) {
 }
 
 void EventLog::Append(v1::Event* event, bool session, std::shared_ptr<const std::string> owner,
-                      std::vector<JournalRecord>* with) {
+                      std::vector<JournalRecord>* with, std::function<void()> then) {
   // Copy before taking the lock; the seq is set under it so that positions
   // and seqs grow together.
   auto copy = std::make_shared<v1::Event>();
@@ -89,13 +89,14 @@ void EventLog::Append(v1::Event* event, bool session, std::shared_ptr<const std:
       record.id = pending_end_++;
       record.entry = std::move(entry);
       group.insert(group.begin(), std::move(record));
-      journal_->Push(std::move(group));
+      journal_->Push(std::move(group), std::move(then));
     }
   }
   for (LogWaiter* w : wake) {
     w->Notify(w->wake_pos);
     w->Unref();
   }
+  if (then && journal_ == nullptr) then();
 }
 
 void EventLog::LogDroppedSessionEvents() {

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -76,10 +77,13 @@ class EventLog {
   // Gives `event` the next seq and appends a copy of it, without its data
   // bytes. `session`: the event belongs to an Execute/Session call.
   // Durable: the records in `with` commit in the same transaction; a
-  // kJobOp record among them gets the logged copy as its event.
+  // kJobOp record among them gets the logged copy as its event; `then`
+  // runs once readers can have the event (durable: on the journal's
+  // thread after the commit; otherwise before Append returns).
   void Append(v1::Event* event, bool session,
               std::shared_ptr<const std::string> owner = nullptr,
-              std::vector<JournalRecord>* with = nullptr);
+              std::vector<JournalRecord>* with = nullptr,
+              std::function<void()> then = nullptr);
 
   // Durable mode. Before any Append: entries restored from the store (in
   // position order; `begin_pos` and `evicted_last_seq` as stored), then the

@@ -101,6 +101,7 @@ void Job::Conclude(OpRun& run, v1::Event& event) {
 }
 
 void Job::Finish() {
+  ending_.store(true);
   // A cancel decides the state; otherwise any failed op (or op cancelled
   // by its broken chain) fails the job.
   int state = v1::SUCCEEDED;
@@ -118,22 +119,30 @@ void Job::Finish() {
         "job ", id_, " ended ", v1::JobState_Name(static_cast<v1::JobState>(state)), ": ",
         ops_failed_.load(), " failed, ", ops_cancelled_.load(), " cancelled of ", ops_total_, " ops"));
   }
-  finished_ns_.store(WallNs());
-  state_.store(state);
+  const int64_t finished_ns = WallNs();
+  // The job is seen to end (GetJob, Drain) once its end and its events are
+  // where readers can have them: committed, with the journal.
+  auto end = [this, state, finished_ns] {
+    finished_ns_.store(finished_ns);
+    state_.store(state);
+    manager_.JobFinished(this);  // frees run_
+  };
   if (manager_.journal_ == nullptr) {
-    manager_.log_.Append(&done, /*session=*/false, owner_);
-  } else {
-    // The job's end and its BATCH_COMPLETE commit together: a restart
-    // either finds both or resumes a job whose every op has ended (and
-    // which then ends at once, with one BATCH_COMPLETE).
-    std::vector<JournalRecord> with(1);
-    with[0].kind = JournalRecord::Kind::kJobState;
-    with[0].id = id_;
-    with[0].finished = true;
-    with[0].snapshot = Snapshot().SerializeAsString();
-    manager_.log_.Append(&done, /*session=*/false, owner_, &with);
+    manager_.log_.Append(&done, /*session=*/false, owner_, nullptr, end);
+    return;
   }
-  manager_.JobFinished(this);  // frees run_
+  // The job's end and its BATCH_COMPLETE commit together: a restart either
+  // finds both or resumes a job whose every op has ended (and which then
+  // ends at once, with one BATCH_COMPLETE).
+  std::vector<JournalRecord> with(1);
+  with[0].kind = JournalRecord::Kind::kJobState;
+  with[0].id = id_;
+  with[0].finished = true;
+  v1::Job snapshot = Snapshot();
+  snapshot.set_state(static_cast<v1::JobState>(state));
+  snapshot.set_finished_ns(finished_ns);
+  with[0].snapshot = snapshot.SerializeAsString();
+  manager_.log_.Append(&done, /*session=*/false, owner_, &with, end);
 }
 
 v1::Job Job::Snapshot() const {
@@ -241,7 +250,7 @@ absl::StatusOr<v1::Job> JobManager::Cancel(uint64_t id, const std::string& prefi
   auto it = jobs_.find(id);
   if (it == jobs_.end() || !UnderPrefix(it->second->owner_prefix_, prefix)) return JobNotFound(id);
   Job& job = *it->second;
-  if (!job.finished() && job.run_ != nullptr) {
+  if (!job.finished() && !job.ending_.load() && job.run_ != nullptr) {
     job.cancel_requested_.store(true);
     // A restart before the job ends resumes it cancelled (job_recovery.cc).
     JournalState(job, /*finished=*/false, v1::CANCELLED);
@@ -321,7 +330,7 @@ void JobManager::Drain(int64_t timeout_ns) {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait_for(lock, std::chrono::nanoseconds(timeout_ns), [&] { return running_ == 0; });
   for (auto& [id, job] : jobs_) {
-    if (!job->finished() && job->run_ != nullptr) {
+    if (!job->finished() && !job->ending_.load() && job->run_ != nullptr) {
       job->cancel_requested_.store(true);
       job->run_->Cancel(ctx_.engine);
       job->credit_.Open();

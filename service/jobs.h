@@ -73,6 +73,9 @@ class Job final : public io::OpSink {
   std::atomic<int64_t> finished_ns_{0};
   std::atomic<int> state_{v1::QUEUED};
   std::atomic<bool> cancel_requested_{false};
+  // Its last op has ended: its end is on its way to the journal (a cancel
+  // now changes nothing).
+  std::atomic<bool> ending_{false};
   std::atomic<uint32_t> ops_done_{0};
   std::atomic<uint32_t> ops_failed_{0};
   std::atomic<uint32_t> ops_cancelled_{0};

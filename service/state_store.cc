@@ -30,7 +30,8 @@ constexpr const char* kStatements[] = {
     "INSERT OR REPLACE INTO events VALUES(?1, ?2, ?3)",
     "DELETE FROM events WHERE last_pos < ?1",
     "INSERT OR REPLACE INTO jobs VALUES(?1, ?2, ?3, ?4, 0)",
-    "UPDATE jobs SET snapshot = ?2, finished = ?3 WHERE id = ?1",
+    // A finished job's row is final.
+    "UPDATE jobs SET snapshot = ?2, finished = ?3 WHERE id = ?1 AND finished = 0",
     "DELETE FROM job_ops WHERE job = ?1",
     "INSERT INTO job_ops VALUES(?1, ?2)",
     "DELETE FROM jobs WHERE id = ?1",
