@@ -47,7 +47,12 @@ absl::Status DurableState::RestoreLog(ServiceContext& ctx, EventLog& log) {
   OVERLAPD_ASSIGN_OR_RETURN(uint64_t job_id_floor, store_->Meta(kMetaJobIdFloor));
   // A smaller --event-log-events than last time: only the newest load.
   const uint64_t capacity = ctx.config->event_log_events;
-  const uint64_t from = std::max(begin_pos, end > capacity ? end - capacity : 0);
+  uint64_t from = std::max(begin_pos, end > capacity ? end - capacity : 0);
+  // The entry before `from`, when the disk still has it, is loaded too and
+  // evicted by the capacity at once: so the log knows the seq of its
+  // newest evicted entry exactly (the stored one may predate the last
+  // commit's evictions).
+  if (from > begin_pos) --from;
   std::vector<EventLog::Entry> entries;
   uint64_t first_pos = end, last_seq = 0;
   OVERLAPD_RETURN_IF_ERROR(store_->LoadEvents(from, [&](StoredEvent&& s) {
