@@ -8,7 +8,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev liburing-dev libisal-dev
   libgtest-dev libgmock-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
-  libgoogle-perftools-dev libssl-dev libcivetweb-dev libsystemd-dev
+  libgoogle-perftools-dev libssl-dev libcivetweb-dev libsystemd-dev libsqlite3-dev
   python3-grpcio python3-protobuf python3-pytest python3-crc32c
 )
 # Test-only peers: a real Prometheus scrapes the server in the metrics test

@@ -46,6 +46,20 @@ void BatchRun::Start(io::Engine* engine) {
   for (io::Op* op : heads) engine->Submit(op);
 }
 
+void BatchRun::Resume(io::Engine* engine, const std::vector<bool>& run,
+                      uint32_t owner_completions) {
+  std::vector<io::Op*> heads;
+  uint32_t running = 0;
+  for (uint32_t i = 0; i < size_; ++i) {
+    if (!run[i]) continue;
+    ++running;
+    if (chain_head_[i] || !run[i - 1]) heads.push_back(&ops_[i].op);
+    if (i + 1 < size_ && !run[i + 1]) ops_[i].op.link_next = nullptr;
+  }
+  remaining_.store(running + owner_completions + 1, std::memory_order_release);
+  for (io::Op* op : heads) engine->Submit(op);
+}
+
 void BatchRun::Cancel(io::Engine* engine) {
   for (uint32_t i = 0; i < size_; ++i) engine->Cancel(&ops_[i].op);
 }

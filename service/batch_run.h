@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "ioengine/engine.h"
 #include "overlapd/v1/overlapd.pb.h"
@@ -47,6 +48,13 @@ class BatchRun {
 
   // Submits the first op of every chain.
   void Start(io::Engine* engine);
+  // After a restart: submits only the ops with `run[i]`, each chain from
+  // its first such op (a link into an op not run is cut). The ops not run
+  // count as complete, except `owner_completions` that the owner reports
+  // itself through its sink; one more count is held for the owner, who
+  // ends it with OpFinished() once it has (so that no completion frees the
+  // BatchRun while it is still at work).
+  void Resume(io::Engine* engine, const std::vector<bool>& run, uint32_t owner_completions);
   // Asks every op to stop (see Engine::Cancel). The caller keeps the
   // BatchRun alive for the call.
   void Cancel(io::Engine* engine);
@@ -60,6 +68,7 @@ class BatchRun {
 
   uint64_t id() const { return id_; }
   uint64_t tag() const { return tag_; }
+  OpRun& op(uint32_t i) { return ops_[i]; }
   uint32_t size() const { return size_; }
 
   // Intrusive list of an owner's live batches.

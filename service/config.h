@@ -58,9 +58,15 @@ struct ServerConfig {
   std::string tls_key;
   std::string tls_client_ca;
   std::string tokens_file;  // bearer tokens; see auth.h
-  // Outside the root: the key that proves temp names (temp_names.h). Empty:
-  // the root's sibling "ROOT.state".
+  // Outside the root: the key that proves temp names (temp_names.h) and the
+  // state store (state_store.h). Empty: the root's sibling "ROOT.state".
   std::string state_dir;
+  // Jobs and the event log only in memory, as before the state store: a
+  // restart forgets them (the baseline of tests/bench/durability.sh).
+  bool in_memory_state = false;
+  // A subscription that was sent nothing for this long gets a PROGRESS
+  // bookmark (0: never).
+  int progress_seconds = 5;
   // Seconds an upload temp (BeginUpload) may go unmodified before the
   // sweep removes it.
   int64_t upload_grace_s = 24 * 3600;

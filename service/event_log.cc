@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "service/journal.h"
+
 namespace overlapd {
 
 namespace {
@@ -26,7 +28,29 @@ uint64_t EventLog::bytes() const {
   return bytes_;
 }
 
-void EventLog::Append(v1::Event* event, bool session, std::shared_ptr<const std::string> owner) {
+void EventLog::Insert(Entry&& entry, std::vector<LogWaiter*>* wake) {
+  if (end_pos_ - begin_pos_ == capacity_) EvictOldest();
+  while (begin_pos_ < end_pos_ && bytes_ + entry.bytes > max_bytes_) EvictOldest();
+  Entry& slot = ring_[end_pos_ % capacity_];
+  slot = std::move(entry);
+  bytes_ += slot.bytes;
+  ++end_pos_;
+  // Waiters whose filter passes this entry leave the list to be woken;
+  // the rest stay, having skipped it.
+  for (size_t i = 0; i < waiters_.size();) {
+    if (waiters_[i]->Wants(slot)) {
+      waiters_[i]->wake_pos = end_pos_ - 1;
+      wake->push_back(waiters_[i]);
+      waiters_[i] = waiters_.back();
+      waiters_.pop_back();
+    } else {
+      ++i;
+    }
+  }
+}
+
+void EventLog::Append(v1::Event* event, bool session, std::shared_ptr<const std::string> owner,
+                      std::vector<JournalRecord>* with, std::function<void()> then) {
   // Copy before taking the lock; the seq is set under it so that positions
   // and seqs grow together.
   auto copy = std::make_shared<v1::Event>();
@@ -34,39 +58,104 @@ void EventLog::Append(v1::Event* event, bool session, std::shared_ptr<const std:
   data.swap(*event->mutable_data());
   *copy = *event;
   data.swap(*event->mutable_data());
-  const uint64_t entry_bytes = copy->ByteSizeLong() + kEntryOverheadBytes;
+  Entry entry;
+  entry.session = session;
+  entry.owner = std::move(owner);
+  entry.bytes = copy->ByteSizeLong() + kEntryOverheadBytes;
   std::vector<LogWaiter*> wake;
-  uint64_t pos;
   {
     std::lock_guard<std::mutex> lock(mu_);
     uint64_t seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
     event->set_seq(seq);
     copy->set_seq(seq);
-    if (end_pos_ - begin_pos_ == capacity_) EvictOldest();
-    while (begin_pos_ < end_pos_ && bytes_ + entry_bytes > max_bytes_) EvictOldest();
-    Entry& slot = ring_[end_pos_ % capacity_];
-    slot.event = std::move(copy);
-    slot.session = session;
-    slot.owner = std::move(owner);
-    slot.bytes = entry_bytes;
-    bytes_ += entry_bytes;
-    pos = end_pos_++;
-    // Waiters whose filter passes this entry leave the list to be woken;
-    // the rest stay, having skipped it.
-    for (size_t i = 0; i < waiters_.size();) {
-      if (waiters_[i]->Wants(slot)) {
-        wake.push_back(waiters_[i]);
-        waiters_[i] = waiters_.back();
-        waiters_.pop_back();
-      } else {
-        ++i;
+    entry.event = std::move(copy);
+    if (journal_ == nullptr) {
+      Insert(std::move(entry), &wake);
+    } else if (session && pending_session_ >= kMaxPendingSession) {
+      if (dropped_++ == 0) dropped_first_seq_ = seq;
+      dropped_last_seq_ = seq;
+    } else {
+      if (session) {
+        LogDroppedSessionEvents();
+        ++pending_session_;
       }
+      // Pushed under mu_: the journal commits positions in order.
+      std::vector<JournalRecord> group;
+      if (with != nullptr) group = std::move(*with);
+      for (JournalRecord& r : group) {
+        if (r.kind == JournalRecord::Kind::kJobOp) r.entry = entry;
+      }
+      JournalRecord record;
+      record.id = pending_end_++;
+      record.entry = std::move(entry);
+      group.insert(group.begin(), std::move(record));
+      journal_->Push(std::move(group), std::move(then));
     }
   }
   for (LogWaiter* w : wake) {
-    w->Notify(pos);
+    w->Notify(w->wake_pos);
     w->Unref();
   }
+  if (then && journal_ == nullptr) then();
+}
+
+void EventLog::LogDroppedSessionEvents() {
+  if (dropped_ == 0) return;
+  auto lost = std::make_shared<v1::Event>();
+  lost->set_seq(next_seq_.fetch_add(1, std::memory_order_relaxed));
+  lost->set_type(v1::EVENTS_LOST);
+  lost->set_count(dropped_);
+  lost->set_first_seq(dropped_first_seq_);
+  lost->set_last_seq(dropped_last_seq_);
+  dropped_ = 0;
+  JournalRecord record;
+  record.id = pending_end_++;
+  record.entry.session = true;
+  record.entry.bytes = lost->ByteSizeLong() + kEntryOverheadBytes;
+  record.entry.event = std::move(lost);
+  ++pending_session_;
+  std::vector<JournalRecord> group;
+  group.push_back(std::move(record));
+  journal_->Push(std::move(group));
+}
+
+void EventLog::Restore(uint64_t begin_pos, uint64_t evicted_last_seq,
+                       std::vector<Entry>&& entries, uint64_t first_pos) {
+  std::lock_guard<std::mutex> lock(mu_);
+  begin_pos_ = end_pos_ = std::max(begin_pos, first_pos);
+  evicted_last_seq_ = evicted_last_seq;
+  std::vector<LogWaiter*> none;
+  for (Entry& e : entries) {
+    e.bytes = e.event->ByteSizeLong() + kEntryOverheadBytes;
+    Insert(std::move(e), &none);
+  }
+  pending_end_ = end_pos_;
+}
+
+void EventLog::Publish(std::vector<std::pair<uint64_t, Entry>>& entries) {
+  std::vector<LogWaiter*> wake;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [pos, entry] : entries) {
+      if (entry.session) --pending_session_;
+      Insert(std::move(entry), &wake);
+    }
+  }
+  for (LogWaiter* w : wake) {
+    w->Notify(w->wake_pos);
+    w->Unref();
+  }
+}
+
+EventLog::Retained EventLog::retained() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Retained{begin_pos_, evicted_last_seq_};
+}
+
+uint64_t EventLog::SeqBefore(uint64_t pos) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (pos == 0 || pos <= begin_pos_ || pos > end_pos_) return 0;
+  return ring_[(pos - 1) % capacity_].event->seq();
 }
 
 EventLog::ReadResult EventLog::Read(uint64_t pos, size_t max) const {

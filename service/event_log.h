@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -13,6 +14,9 @@
 
 namespace overlapd {
 
+
+class Journal;
+struct JournalRecord;
 
 // One logged event.
 struct LogEntry {
@@ -41,6 +45,8 @@ class LogWaiter {
   // The log holds a reference while the waiter is registered.
   virtual void Ref() = 0;
   virtual void Unref() = 0;
+  // Set by the log under its lock for the Notify that follows.
+  uint64_t wake_pos = 0;
 };
 
 // Seqs come from one server-wide counter: every event gets one, logged or
@@ -53,6 +59,11 @@ class LogWaiter {
 // overwritten that position, the reader has lost the entries in between and
 // learns how many. Appending never waits for readers: a slow subscriber can
 // only lose events, never slow the IO path. Thread-safe.
+//
+// Durable (with a journal, see AttachJournal): Append gives the seq and the
+// position at once but hands the entry to the journal; readers see it only
+// once the journal has committed it (Publish), so that nothing a subscriber
+// saw can be missing, or come again under another seq, after a crash.
 class EventLog {
  public:
   // Keeps at most `capacity` events and `max_bytes` bytes of them (their
@@ -64,8 +75,33 @@ class EventLog {
 
   // Gives `event` the next seq and appends a copy of it, without its data
   // bytes. `session`: the event belongs to an Execute/Session call.
+  // Durable: the records in `with` commit in the same transaction; a
+  // kJobOp record among them gets the logged copy as its event; `then`
+  // runs once readers can have the event (durable: on the journal's
+  // thread after the commit; otherwise before Append returns).
   void Append(v1::Event* event, bool session,
-              std::shared_ptr<const std::string> owner = nullptr);
+              std::shared_ptr<const std::string> owner = nullptr,
+              std::vector<JournalRecord>* with = nullptr,
+              std::function<void()> then = nullptr);
+
+  // Durable mode. Before any Append: entries restored from the store (in
+  // position order; `begin_pos` and `evicted_last_seq` as stored), then the
+  // journal every later entry goes through.
+  void Restore(uint64_t begin_pos, uint64_t evicted_last_seq, std::vector<LogEntry>&& entries,
+               uint64_t first_pos);
+  void AttachJournal(Journal* journal) { journal_ = journal; }
+  // The journal has committed these entries (in position order): readers
+  // may have them now.
+  void Publish(std::vector<std::pair<uint64_t, LogEntry>>& entries);
+  struct Retained {
+    uint64_t begin_pos = 0;
+    uint64_t evicted_last_seq = 0;
+  };
+  Retained retained() const;
+  uint64_t next_seq() const { return next_seq_.load(std::memory_order_relaxed); }
+  void set_next_seq(uint64_t seq) { next_seq_.store(seq, std::memory_order_relaxed); }
+  // The seq of the entry before `pos`, if the log still holds it; else 0.
+  uint64_t SeqBefore(uint64_t pos) const;
 
   // Whether Execute/Session events should be appended now.
   bool WantsSessionEvents() const {
@@ -109,6 +145,17 @@ class EventLog {
  private:
   // Evicts the oldest entry (mu_ held).
   void EvictOldest();
+  // Puts `entry` at end_pos_, evicting what the bounds require, and moves
+  // the waiters that want it to `wake` (mu_ held).
+  void Insert(Entry&& entry, std::vector<LogWaiter*>* wake);
+  // Durable: the session events not logged because the journal lagged,
+  // told to session subscribers as one EVENTS_LOST entry (mu_ held).
+  void LogDroppedSessionEvents();
+
+  // Session events waiting for the journal beyond which they are dropped
+  // (counted, and told as EVENTS_LOST): they come as fast as the IO path,
+  // and memory must stay bounded when the disk cannot keep up.
+  static constexpr uint64_t kMaxPendingSession = 1 << 16;
 
   const size_t capacity_;
   const uint64_t max_bytes_;
@@ -121,6 +168,12 @@ class EventLog {
   uint64_t end_pos_ = 0;     // next position to write
   uint64_t evicted_last_seq_ = 0;  // seq of the newest overwritten entry
   std::vector<LogWaiter*> waiters_;
+  Journal* journal_ = nullptr;
+  // Durable: positions handed to the journal (>= end_pos_), and the session
+  // events among them not yet published.
+  uint64_t pending_end_ = 0;
+  uint64_t pending_session_ = 0;
+  uint64_t dropped_ = 0, dropped_first_seq_ = 0, dropped_last_seq_ = 0;
 };
 
 }  // namespace overlapd

@@ -52,7 +52,6 @@ absl::StatusOr<GrpcServer> BuildGrpcServer(const ServerConfig& config, grpc::Ser
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", config.listen, " (in use, or not an address)"));
   }
-  if (built.listener != nullptr) built.listener->Start(built.server.get());
   built.address = absl::StrCat(HostOf(config.listen), ":", port);
   return built;
 }

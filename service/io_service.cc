@@ -78,10 +78,14 @@ grpc::ServerUnaryReactor* IoServiceImpl::Submit(grpc::CallbackServerContext* con
   absl::StatusOr<BufferPins> pins = ResolveBuffers(ctx_.buffers, *request, grant->get());
   if (!pins.ok()) return FinishUnary(context, pins.status());
   // As in Execute: write payloads are moved out of the request, not copied.
-  return FinishUnary(context,
-                     jobs_.Submit(*const_cast<v1::Batch*>(request), PathPrefixOf(grant->get()),
-                                  *std::move(pins)),
-                     response);
+  // The reply comes once the job is journaled (the journal's thread).
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  jobs_.Submit(*const_cast<v1::Batch*>(request), PathPrefixOf(grant->get()), *std::move(pins),
+               [reactor, response](absl::StatusOr<v1::Job> job) {
+                 if (job.ok()) *response = *std::move(job);
+                 reactor->Finish(ToGrpc(job.status()));
+               });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* IoServiceImpl::GetJob(grpc::CallbackServerContext* context,

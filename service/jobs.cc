@@ -41,31 +41,71 @@ void Job::OnReadChunk(io::Op& op, uint64_t offset, std::string data,
   op.credit->Release(data.size());
 }
 
+Job::Job(JobManager& manager, const v1::Job& finished, std::string owner_prefix)
+    : manager_(manager),
+      id_(finished.id()),
+      label_(finished.label()),
+      owner_prefix_(std::move(owner_prefix)),
+      owner_(std::make_shared<const std::string>(owner_prefix_)),
+      ops_total_(finished.ops_total()),
+      created_ns_(finished.created_ns()),
+      credit_(0, nullptr) {
+  started_ns_.store(finished.started_ns());
+  finished_ns_.store(finished.finished_ns());
+  state_.store(finished.state());
+  ops_done_.store(finished.ops_done());
+  ops_failed_.store(finished.ops_failed());
+  ops_cancelled_.store(finished.ops_cancelled());
+  bytes_read_.store(finished.bytes_read());
+  bytes_written_.store(finished.bytes_written());
+}
+
+void Job::CountOutcome(io::OpType type, const v1::Event& event) {
+  if (event.type() == v1::OP_CANCELLED) {
+    ops_cancelled_.fetch_add(1, std::memory_order_relaxed);
+  } else if (event.type() == v1::OP_FAILED) {
+    ops_failed_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    ops_done_.fetch_add(1, std::memory_order_relaxed);
+  }
+  const io::OpTypeInfo& info = io::TypeInfo(type);
+  if (info.reads_file) bytes_read_.fetch_add(event.bytes(), std::memory_order_relaxed);
+  if (info.writes_file) bytes_written_.fetch_add(event.bytes(), std::memory_order_relaxed);
+}
+
 void Job::OnComplete(io::Op& op) {
   OpRun& run = RunOf(op);
+  // An op run again after a restart: the directory its first run made
+  // counts as made (a Mkdir is safe to run twice only so).
+  if (resumed_ && op.type == io::OpType::kMkdir && op.result == -EEXIST) op.result = 0;
   // From here its bytes are counted below, not as live progress (a
   // snapshot in between may briefly miss them, never count them twice).
   run.done.store(true, std::memory_order_release);
   v1::Event event;
   FillOpIdentity(run, &event);
   FillCompletion(op, &event);
-  Metrics& metrics = *manager_.ctx_.metrics;
-  metrics.RecordOp(op);
-  if (op.result == 0) {
-    ops_done_.fetch_add(1, std::memory_order_relaxed);
-  } else if (op.result == -ECANCELED) {
-    ops_cancelled_.fetch_add(1, std::memory_order_relaxed);
-  } else {
-    ops_failed_.fetch_add(1, std::memory_order_relaxed);
-  }
-  const io::OpTypeInfo& info = io::TypeInfo(op.type);
-  if (info.reads_file) bytes_read_.fetch_add(op.bytes, std::memory_order_relaxed);
-  if (info.writes_file) bytes_written_.fetch_add(op.bytes, std::memory_order_relaxed);
-  manager_.log_.Append(&event, /*session=*/false, owner_);
-  if (!run.batch->OpFinished()) return;
+  manager_.ctx_.metrics->RecordOp(op);
+  Conclude(run, event);
+}
 
-  // The last op: the job ends. A cancel decides the state; otherwise any
-  // failed op (or op cancelled by its broken chain) fails the job.
+void Job::Conclude(OpRun& run, v1::Event& event) {
+  CountOutcome(run.op.type, event);
+  if (manager_.journal_ == nullptr) {
+    manager_.log_.Append(&event, /*session=*/false, owner_);
+  } else {
+    std::vector<JournalRecord> with(1);
+    with[0].kind = JournalRecord::Kind::kJobOp;
+    with[0].id = id_;
+    with[0].index = run.index;
+    manager_.log_.Append(&event, /*session=*/false, owner_, &with);
+  }
+  if (run.batch->OpFinished()) Finish();
+}
+
+void Job::Finish() {
+  ending_.store(true);
+  // A cancel decides the state; otherwise any failed op (or op cancelled
+  // by its broken chain) fails the job.
   int state = v1::SUCCEEDED;
   if (cancel_requested_.load()) {
     state = v1::CANCELLED;
@@ -73,7 +113,7 @@ void Job::OnComplete(io::Op& op) {
     state = v1::FAILED;
   }
   v1::Event done;
-  FillBatchComplete(*run.batch, &done);
+  FillBatchComplete(*run_, &done);
   if (state != v1::SUCCEEDED) {
     done.mutable_error()->set_code(static_cast<int>(
         state == v1::CANCELLED ? absl::StatusCode::kCancelled : absl::StatusCode::kAborted));
@@ -81,10 +121,30 @@ void Job::OnComplete(io::Op& op) {
         "job ", id_, " ended ", v1::JobState_Name(static_cast<v1::JobState>(state)), ": ",
         ops_failed_.load(), " failed, ", ops_cancelled_.load(), " cancelled of ", ops_total_, " ops"));
   }
-  finished_ns_.store(WallNs());
-  state_.store(state);
-  manager_.log_.Append(&done, /*session=*/false, owner_);
-  manager_.JobFinished(this);  // frees run_, and so `op`
+  const int64_t finished_ns = WallNs();
+  // The job is seen to end (GetJob, Drain) once its end and its events are
+  // where readers can have them: committed, with the journal.
+  auto end = [this, state, finished_ns] {
+    finished_ns_.store(finished_ns);
+    state_.store(state);
+    manager_.JobFinished(this);  // frees run_
+  };
+  if (manager_.journal_ == nullptr) {
+    manager_.log_.Append(&done, /*session=*/false, owner_, nullptr, end);
+    return;
+  }
+  // The job's end and its BATCH_COMPLETE commit together: a restart either
+  // finds both or resumes a job whose every op has ended (and which then
+  // ends at once, with one BATCH_COMPLETE).
+  std::vector<JournalRecord> with(1);
+  with[0].kind = JournalRecord::Kind::kJobState;
+  with[0].id = id_;
+  with[0].finished = true;
+  v1::Job snapshot = Snapshot();
+  snapshot.set_state(static_cast<v1::JobState>(state));
+  snapshot.set_finished_ns(finished_ns);
+  with[0].snapshot = snapshot.SerializeAsString();
+  manager_.log_.Append(&done, /*session=*/false, owner_, &with, end);
 }
 
 v1::Job Job::Snapshot() const {
@@ -120,21 +180,24 @@ absl::Status JobNotFound(uint64_t id) {
 
 }  // namespace
 
-absl::StatusOr<v1::Job> JobManager::Submit(v1::Batch& batch, const std::string& prefix,
-                                           BufferPins pins) {
+void JobManager::Submit(v1::Batch& batch, const std::string& prefix, BufferPins pins,
+                        SubmitDone done) {
   absl::Status valid = ValidateBatch(batch, ctx_.config->limits);
-  if (!valid.ok()) return valid;
-  if (batch.ops_size() == 0) {
-    return absl::InvalidArgumentError("ops: a job needs at least one op");
+  if (valid.ok() && batch.ops_size() == 0) {
+    valid = absl::InvalidArgumentError("ops: a job needs at least one op");
   }
+  if (!valid.ok()) return done(valid);
+  // The batch as submitted, before BatchRun moves the write payloads out.
+  std::string stored_batch;
+  if (journal_ != nullptr) stored_batch = batch.SerializeAsString();
   std::shared_ptr<Job> job;
   v1::Job snapshot;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (running_ >= options_.max_running) {
-      return absl::ResourceExhaustedError(absl::StrCat(
+      return done(absl::ResourceExhaustedError(absl::StrCat(
           running_, " jobs are running, the limit (--max-jobs) is ",
-          options_.max_running, "; retry when one ends"));
+          options_.max_running, "; retry when one ends")));
     }
     uint64_t id = ctx_.next_job_id.fetch_add(1, std::memory_order_relaxed);
     job = std::make_shared<Job>(*this, id, batch, prefix, std::move(pins));
@@ -147,8 +210,35 @@ absl::StatusOr<v1::Job> JobManager::Submit(v1::Batch& batch, const std::string& 
   }
   // Started outside the lock: a fast job may finish (and take mu_) inside.
   // The BatchRun stays alive until then: only JobFinished frees it.
-  job->run_->Start(ctx_.engine);
-  return snapshot;
+  if (journal_ == nullptr) {
+    job->run_->Start(ctx_.engine);
+    return done(std::move(snapshot));
+  }
+  // Journaled first: the job runs, and the client hears of it, once a
+  // restart would find it.
+  std::vector<JournalRecord> group(1);
+  group[0].kind = JournalRecord::Kind::kJobCreated;
+  group[0].id = job->id();
+  group[0].owner = prefix;
+  group[0].batch = std::move(stored_batch);
+  group[0].snapshot = snapshot.SerializeAsString();
+  journal_->Push(std::move(group), [this, job, snapshot = std::move(snapshot),
+                                    done = std::move(done)]() mutable {
+    job->run_->Start(ctx_.engine);
+    done(std::move(snapshot));
+  });
+}
+
+void JobManager::JournalState(Job& job, bool finished, int state_override) {
+  if (journal_ == nullptr) return;
+  std::vector<JournalRecord> group(1);
+  group[0].kind = JournalRecord::Kind::kJobState;
+  group[0].id = job.id();
+  group[0].finished = finished;
+  v1::Job snapshot = job.Snapshot();
+  if (state_override != 0) snapshot.set_state(static_cast<v1::JobState>(state_override));
+  group[0].snapshot = snapshot.SerializeAsString();
+  journal_->Push(std::move(group));
 }
 
 absl::StatusOr<v1::Job> JobManager::Get(uint64_t id, const std::string& prefix) {
@@ -163,8 +253,10 @@ absl::StatusOr<v1::Job> JobManager::Cancel(uint64_t id, const std::string& prefi
   auto it = jobs_.find(id);
   if (it == jobs_.end() || !UnderPrefix(it->second->owner_prefix_, prefix)) return JobNotFound(id);
   Job& job = *it->second;
-  if (!job.finished() && job.run_ != nullptr) {
+  if (!job.finished() && !job.ending_.load() && job.run_ != nullptr) {
     job.cancel_requested_.store(true);
+    // A restart before the job ends resumes it cancelled (job_recovery.cc).
+    JournalState(job, /*finished=*/false, v1::CANCELLED);
     job.run_->Cancel(ctx_.engine);
     job.credit_.Open();  // parked ops must wake to see the cancel
   }
@@ -216,6 +308,12 @@ void JobManager::Prune() {
                                     now - j.finished_ns() > options_.finished_ttl_ns);
     if (expired) {
       --finished;
+      if (journal_ != nullptr) {
+        std::vector<JournalRecord> group(1);
+        group[0].kind = JournalRecord::Kind::kForgetJob;
+        group[0].id = it->first;
+        journal_->Push(std::move(group));
+      }
       it = jobs_.erase(it);
     } else {
       ++it;
@@ -235,7 +333,7 @@ void JobManager::Drain(int64_t timeout_ns) {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait_for(lock, std::chrono::nanoseconds(timeout_ns), [&] { return running_ == 0; });
   for (auto& [id, job] : jobs_) {
-    if (!job->finished() && job->run_ != nullptr) {
+    if (!job->finished() && !job->ending_.load() && job->run_ != nullptr) {
       job->cancel_requested_.store(true);
       job->run_->Cancel(ctx_.engine);
       job->credit_.Open();

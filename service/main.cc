@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "ioengine/recovery.h"
 #include "service/buffer_lane.h"
+#include "service/durable_state.h"
 #include "service/event_log.h"
 #include "service/grpc_server.h"
 #include "service/io_service.h"
@@ -72,7 +73,11 @@ std::unique_ptr<WriterPool> StartWriterPool(const ServerConfig& config, ServiceC
 // The log line for people, then one machine-readable line for scripts and
 // tests that start overlapd on port 0.
 void AnnounceReady(const ServerConfig& config, const io::Engine& engine,
-                   const std::string& grpc_address, const std::string& metrics_address) {
+                   const std::string& grpc_address, const Metrics& metrics) {
+  const std::string metrics_address =
+      config.metrics_listen.empty()
+          ? "off"
+          : HostOf(config.metrics_listen) + ":" + std::to_string(metrics.port());
   spdlog::info("overlapd {} serving {} on {} (engine {}, {} workers, chunk {} bytes)",
                OVERLAPD_VERSION, config.root, grpc_address, engine.name(), engine.workers(),
                engine.options().chunk_bytes);
@@ -160,7 +165,6 @@ int Run(ServerConfig& config, const OperatorOptions& ops) {
   absl::StatusOr<io::TempNamer> temp_namer = OpenStateDir(config);
   if (!temp_namer.ok()) return Fail(temp_namer.status());
   config.engine_options.root_fd = *root_fd;
-  config.engine_options.max_read_bytes = config.limits.max_read_bytes;
   config.engine_options.temp_namer = &*temp_namer;
   const sigset_t stop_signals = BlockStopSignals();
 
@@ -171,6 +175,8 @@ int Run(ServerConfig& config, const OperatorOptions& ops) {
   io::UploadSweeper upload_sweeper(config.root, &*temp_namer, config.upload_grace_s,
                                    std::clamp<int64_t>(config.upload_grace_s / 4, 60, 3600));
   EventLog log(config.event_log_events, config.event_log_bytes);
+  auto durable = DurableState::Open(config);
+  if (!durable.ok()) return Fail(durable.status());
   io::ReadCredit read_budget(config.max_read_buffer_bytes);
   auto metrics =
       Metrics::Create(config.metrics_listen, engine->get(), &log, &read_budget, *root_fd);
@@ -198,15 +204,14 @@ int Run(ServerConfig& config, const OperatorOptions& ops) {
   Operations operations(ops, metrics->get(), ctx.tokens);
   absl::StatusOr<GrpcServer> grpc = BuildGrpcServer(config, service, operations);
   if (!grpc.ok()) return Fail(grpc.status());
-  const std::string metrics_address =
-      config.metrics_listen.empty()
-          ? "off"
-          : HostOf(config.metrics_listen) + ":" + std::to_string((*metrics)->port());
+  // Jobs and events back before the first client comes.
+  if (absl::Status s = (*durable)->Start(ctx, log, jobs, **metrics); !s.ok()) return Fail(s);
+  if (grpc->listener != nullptr) grpc->listener->Start(grpc->server.get());
   // The status page and the health statuses first: whoever reads the ready
   // line may ask for them at once.
   operations.Serving(*grpc->server, {&jobs, &log, engine->get(), ctx.tokens != nullptr},
                      "serving " + config.root + " on " + grpc->address);
-  AnnounceReady(config, **engine, grpc->address, metrics_address);
+  AnnounceReady(config, **engine, grpc->address, **metrics);
 
   const int sig = ServeUntilStopped(config, ctx, tokens, operations, stop_signals);
   spdlog::info("{}: draining (up to {} s for calls in flight)", strsignal(sig),
@@ -217,6 +222,7 @@ int Run(ServerConfig& config, const OperatorOptions& ops) {
   operations.Stopped();
   grpc->server.reset();
   engine->reset();
+  (*durable)->Stop();
   close(*root_fd);
   spdlog::info("stopped");
   return 0;

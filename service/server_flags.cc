@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "service/buffer_lane.h"
+#include "service/durable_state.h"
 
 namespace overlapd {
 namespace {
@@ -20,8 +21,8 @@ void AddAddressFlags(CLI::App& app, ServerConfig& config) {
       ->check(MetricsListenCheck())
       ->capture_default_str();
   app.add_option("--state-dir", config.state_dir,
-                 "Server state outside --root (the key that proves overlapd's temp "
-                 "file names); default: ROOT.state beside the root");
+                 "Server state outside --root (jobs, the event log, the key that proves "
+                 "overlapd's temp file names); default: ROOT.state beside the root");
 }
 
 void AddEngineFlags(CLI::App& app, ServerFlags& flags) {
@@ -157,6 +158,7 @@ void AddServerFlags(CLI::App& app, ServerFlags& flags) {
   AddSecurityFlags(app, flags.config);
   AddOperatorFlags(app, flags.ops);
   AddBufferLaneFlags(app, flags.config);
+  AddDurabilityFlags(app, flags.config);
 }
 
 absl::Status FinishServerFlags(ServerFlags& flags) {
@@ -164,6 +166,7 @@ absl::Status FinishServerFlags(ServerFlags& flags) {
   config.engine = flags.engine_name == "uring"     ? io::EngineKind::kUring
                   : flags.engine_name == "threads" ? io::EngineKind::kThreads
                                                    : io::EngineKind::kAuto;
+  config.engine_options.max_read_bytes = config.limits.max_read_bytes;
   // A Write's payload travels inside one message, beside its batch.
   if (config.limits.max_op_bytes + (1 << 20) > config.limits.max_message_bytes) {
     return absl::InvalidArgumentError(

@@ -24,6 +24,9 @@ class Drainable {
   // The drain time is nearly up: cancel the ops in flight, so that their
   // OP_CANCELLED events still reach the client before the call is cut.
   virtual void CancelOps() {}
+  // Once a second, from the main thread (subscriptions send their PROGRESS
+  // bookmarks). Must not block.
+  virtual void Heartbeat(uint64_t now_ns) {}
   // Subscriptions outlive the other calls in a drain: they carry the jobs'
   // last events.
   virtual bool is_subscription() const { return false; }
@@ -70,9 +73,13 @@ class StreamRegistry {
     for (Drainable* d : streams_) n += d->is_subscription() ? 0 : 1;
     return n;
   }
-  // Cancels the streams whose writes stalled for over `stall_ns`.
+  // Cancels the streams whose writes stalled for over `stall_ns`; gives
+  // the others their Heartbeat.
   void CancelStalled(uint64_t now_ns, uint64_t stall_ns) {
-    ForEach(/*stop=*/false, [&](Drainable* d) { d->CancelIfStalled(now_ns, stall_ns); });
+    ForEach(/*stop=*/false, [&](Drainable* d) {
+      d->CancelIfStalled(now_ns, stall_ns);
+      d->Heartbeat(now_ns);
+    });
   }
   size_t size() const {
     absl::MutexLock lock(&mu_);

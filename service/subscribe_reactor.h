@@ -50,6 +50,13 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
   }
 
   bool Wants(const LogEntry& e) const override { return Matches(e); }
+  // A bookmark is due when nothing was sent for --progress-seconds.
+  void Heartbeat(uint64_t now_ns) override {
+    const uint64_t interval_ns = uint64_t{1'000'000'000} * ctx_.config->progress_seconds;
+    if (interval_ns == 0 || now_ns - last_sent_ns_.load() < interval_ns) return;
+    progress_due_.store(true);
+    Kick();
+  }
   void Notify(uint64_t pos) override {
     skip_to_.store(pos, std::memory_order_release);
     Kick();
@@ -91,7 +98,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
 
 
   bool HasWork() const override {
-    return cancelled_.load() || stopping_.load() ||
+    return cancelled_.load() || stopping_.load() || progress_due_.load() ||
            log_.end_position() > std::max(pos_, skip_to_.load(std::memory_order_acquire));
   }
 
@@ -143,7 +150,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
           if (Matches(e)) *out_.add_events() = *e.event;
         }
       }
+      if (out_.events_size() == 0 && progress_due_.exchange(false)) AddProgress();
       if (out_.events_size() > 0) {
+        told_seq_ = std::max(told_seq_, out_.events(out_.events_size() - 1).seq());
+        last_sent_ns_.store(MonotonicNs());
         MarkWriteStarted();
         StartWrite(&out_);
         return true;
@@ -162,6 +172,19 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
     }
   }
 
+  // A PROGRESS bookmark: every entry before pos_ has been looked at (read,
+  // or passed over by the log's Wants check), so the seq of the last of
+  // them is safe to resume after. Nothing when the log has not moved since
+  // the subscriber last heard.
+  void AddProgress() {
+    const uint64_t seq = std::max(expected_seq_ == 0 ? 0 : expected_seq_ - 1,
+                                  log_.SeqBefore(pos_));
+    if (seq <= told_seq_) return;
+    v1::Event* progress = out_.add_events();
+    progress->set_type(v1::PROGRESS);
+    progress->set_seq(seq);
+  }
+
   ServiceContext& ctx_;
   EventLog& log_;
   const std::set<uint64_t> job_ids_;
@@ -173,6 +196,9 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::EventBatch>,
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> skip_to_{0};  // set by Notify
+  std::atomic<bool> progress_due_{false};  // set by Heartbeat
+  std::atomic<uint64_t> last_sent_ns_{MonotonicNs()};
+  uint64_t told_seq_ = 0;  // writer-token state: the last seq sent
   // Writer-token state.
   uint64_t pos_ = 0;
   uint64_t expected_seq_ = 0;

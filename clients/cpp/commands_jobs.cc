@@ -397,7 +397,9 @@ void JobCommands::AddWatch(CLI::App& app) {
       "  SEQ JOB_ID TAG TYPE PATH OFFSET BYTES CRC32C [CODE: error message]\n"
       "PATH is '-' when empty; CRC32C is 8 hex digits; EVENTS_LOST (this\n"
       "watcher fell behind the log) adds 'lost=N first_seq=A last_seq=B'.\n"
-      "--json: one object per event. Runs until the server ends the stream,\n"
+      "--json: one object per event, and also the PROGRESS bookmarks the\n"
+      "server sends when nothing matched for a while (their seq is where to\n"
+      "resume; they are not counted). Runs until the server ends the stream,\n"
       "--count events have arrived (then exits 0), or it is interrupted.\n"
       "Filters combine with AND; a repeated --job or --type matches any of\n"
       "its values. Resume after a break with --from-seq LAST_SEQ+1.");
@@ -523,6 +525,16 @@ absl::Status JobCommands::RunWatch(Client& client) {
 
   uint64_t seen = 0;
   return client.Subscribe(request, [&](const v1::Event& event) {
+    // A PROGRESS bookmark says how far the log has gone when nothing
+    // matched for a while: scripts that resume by seq get it (--json), it
+    // is no event of its own for people, and never counts for --count.
+    if (event.type() == v1::PROGRESS) {
+      if (global_.json) {
+        PrintJson(EventJson(event, absl::OkStatus()));
+        std::cout.flush();
+      }
+      return true;
+    }
     if (global_.json) {
       const bool failed =
           event.type() == v1::OP_FAILED || event.type() == v1::OP_CANCELLED;
