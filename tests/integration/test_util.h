@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/status.h>
 
 #include "absl/strings/string_view.h"
@@ -95,6 +96,11 @@ std::string UrlEncode(absl::string_view s);
 
 // Short text of an event for failure messages.
 std::string Describe(const v1::Event& event);
+
+// Raw message bytes to and from a gRPC ByteBuffer: the generic calls of the
+// standard services (health, reflection), whose protos are hand-encoded.
+grpc::ByteBuffer ToByteBuffer(const std::string& bytes);
+std::string FromByteBuffer(const grpc::ByteBuffer& buffer);
 
 }  // namespace overlapd::itest
 
