@@ -22,7 +22,6 @@
 
 namespace overlapd {
 
-namespace v1 = ::overlapd::v1;
 
 // The range of a registered buffer one op uses. `buffer` keeps the mapping
 // alive while the op runs, whatever becomes of the registration.

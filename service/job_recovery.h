@@ -13,7 +13,6 @@
 
 namespace overlapd {
 
-namespace v1 = ::overlapd::v1;
 
 enum class ResumeStep : uint8_t {
   kDone,    // its terminal event was journaled: counted, not run again

@@ -24,23 +24,17 @@ absl::Status Journal::Start() {
 
 void Journal::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stop_ = true;
   }
-  cv_.notify_one();
   if (writer_.joinable()) writer_.join();
 }
 
 void Journal::Push(std::vector<JournalRecord>&& group, std::function<void()> durable) {
-  bool was_empty;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    was_empty = queue_.empty();
-    queue_.push_back(Group{std::move(group), std::move(durable)});
-  }
-  // The writer sleeps only on an empty queue: wake it for the first group
-  // only (later ones join the transaction it is about to open).
-  if (was_empty) cv_.notify_one();
+  // The unlock wakes the writer, asleep only on an empty queue (later groups
+  // join the transaction it is about to open).
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(Group{std::move(group), std::move(durable)});
 }
 
 bool Journal::FloorsLow() const {
@@ -153,9 +147,9 @@ void Journal::Loop() {
   for (;;) {
     bool stopping;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(kIdleWakeMs),
-                   [&] { return !queue_.empty() || stop_; });
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(this, &Journal::HasWorkOrStop),
+                           absl::Milliseconds(kIdleWakeMs));
       groups.swap(queue_);
       stopping = stop_ && groups.empty();
     }

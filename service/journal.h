@@ -8,18 +8,17 @@
 #define OVERLAPD_SERVICE_JOURNAL_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "service/event_log.h"
 #include "service/state_store.h"
 
@@ -111,8 +110,11 @@ class Journal {
   const v1::Event* serialized_for_ = nullptr;  // an op's event serves twice
   std::string serialized_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
+  bool HasWorkOrStop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !queue_.empty() || stop_;
+  }
+
+  absl::Mutex mu_;
   std::vector<Group> queue_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<uint64_t> commits_{0};

@@ -18,7 +18,6 @@
 
 namespace overlapd {
 
-namespace v1 = ::overlapd::v1;
 
 // Threads: stream i touches only its own part (Assign, Release, Chunk with
 // stream = i), so the streams need no lock.
