@@ -99,10 +99,15 @@ void AddBufferLaneFlags(CLI::App& app, ServerConfig& config) {
                  "Bytes of shared buffers one buffer-lane connection may register")
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
+  app.add_option("--max-buffer-total-bytes", config.max_buffer_total_bytes,
+                 "Bytes of shared buffers all buffer-lane connections together may have "
+                 "mapped (the server writes into them: they count as its memory)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
 }
 
 absl::StatusOr<std::unique_ptr<BufferLane>> BufferLane::Start(const std::string& path,
-                                                              uint64_t max_bytes,
+                                                              BufferBudget budget,
                                                               const TokenStore* tokens,
                                                               prometheus::Registry* metrics) {
   absl::StatusOr<int> listen_fd = Listen(path);
@@ -114,18 +119,18 @@ absl::StatusOr<std::unique_ptr<BufferLane>> BufferLane::Start(const std::string&
     return absl::InternalError(absl::StrCat("buffer lane: eventfd: ", strerror(errno)));
   }
   std::unique_ptr<BufferLane> lane(
-      new BufferLane(path, *listen_fd, wake_fd, max_bytes, tokens, metrics));
+      new BufferLane(path, *listen_fd, wake_fd, budget, tokens, metrics));
   lane->thread_ = std::thread([l = lane.get()] { l->Loop(); });
   return lane;
 }
 
-BufferLane::BufferLane(std::string path, int listen_fd, int wake_fd, uint64_t max_bytes,
+BufferLane::BufferLane(std::string path, int listen_fd, int wake_fd, BufferBudget budget,
                        const TokenStore* tokens, prometheus::Registry* metrics)
     : path_(std::move(path)),
       listen_fd_(listen_fd),
       wake_fd_(wake_fd),
       tokens_(tokens),
-      registry_(max_bytes, metrics),
+      registry_(budget, metrics),
       conns_(new Conn[kMaxConnections]) {}
 
 BufferLane::~BufferLane() {
@@ -263,13 +268,14 @@ absl::StatusOr<std::unique_ptr<BufferLane>> StartBufferLane(const ServerConfig& 
     char cwd[4096];
     if (getcwd(cwd, sizeof(cwd)) != nullptr) path = absl::StrCat(cwd, "/", path);
   }
-  auto lane = BufferLane::Start(path, config.max_buffer_bytes, ctx.tokens,
+  const BufferBudget budget{config.max_buffer_bytes, config.max_buffer_total_bytes};
+  auto lane = BufferLane::Start(path, budget, ctx.tokens,
                                 ctx.metrics != nullptr ? ctx.metrics->registry().get() : nullptr);
   if (!lane.ok()) return lane.status();
   ctx.buffers = &(*lane)->registry();
   ctx.buffer_socket = path;
-  spdlog::info("buffer lane on {} (up to {} bytes of buffers per connection)", path,
-               config.max_buffer_bytes);
+  spdlog::info("buffer lane on {} (up to {} bytes of buffers per connection, {} in all)", path,
+               config.max_buffer_bytes, config.max_buffer_total_bytes);
   return lane;
 }
 

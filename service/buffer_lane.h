@@ -70,7 +70,7 @@ class BufferLane {
   // thread. `tokens`: null when tokens are off. `metrics`: for the
   // registry's gauges, may be null.
   static absl::StatusOr<std::unique_ptr<BufferLane>> Start(const std::string& path,
-                                                          uint64_t max_bytes,
+                                                          BufferBudget budget,
                                                           const TokenStore* tokens,
                                                           prometheus::Registry* metrics);
   ~BufferLane();
@@ -82,7 +82,7 @@ class BufferLane {
 
  private:
   struct Conn;
-  BufferLane(std::string path, int listen_fd, int wake_fd, uint64_t max_bytes,
+  BufferLane(std::string path, int listen_fd, int wake_fd, BufferBudget budget,
              const TokenStore* tokens, prometheus::Registry* metrics);
   void Loop();
   void Accept();

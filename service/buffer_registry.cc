@@ -3,6 +3,7 @@
 #include <sys/random.h>
 
 #include <limits>
+#include <optional>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -28,8 +29,8 @@ std::string NewHandle() {
 
 std::string BufferOwnerOf(const Grant* grant) { return grant == nullptr ? "" : grant->id; }
 
-BufferRegistry::BufferRegistry(uint64_t max_bytes, prometheus::Registry* metrics)
-    : max_bytes_(max_bytes) {
+BufferRegistry::BufferRegistry(BufferBudget budget, prometheus::Registry* metrics)
+    : budget_(budget) {
   if (metrics == nullptr) return;
   auto& buffers = prometheus::BuildGauge()
                       .Name("overlapd_buffers")
@@ -66,7 +67,7 @@ absl::StatusOr<BufferRegistry::Registration> BufferRegistry::Register(uint64_t c
   uint64_t room = 0;
   {
     absl::MutexLock lock(&mu_);
-    room = max_bytes_ - conn_bytes_[conn];
+    room = budget_.per_connection - conn_bytes_[conn];
   }
   // Mapped outside the lock; only the lane's one thread adds to a
   // connection's bytes.
@@ -79,8 +80,27 @@ absl::StatusOr<BufferRegistry::Registration> BufferRegistry::Register(uint64_t c
   std::shared_ptr<io::MappedBuffer> buffer(
       mapped->release(), [this, released, size](io::MappedBuffer* b) {
         delete b;
+        {
+          absl::MutexLock lock(&mu_);
+          mapped_bytes_ -= static_cast<uint64_t>(size);
+        }
         if (released->load()) Gauges(-1, -size, false);
       });
+  std::optional<uint64_t> over_budget;  // the bytes that were left
+  {
+    absl::MutexLock lock(&mu_);
+    // Counted before the check, so the deleter's subtraction always matches.
+    mapped_bytes_ += static_cast<uint64_t>(size);
+    if (mapped_bytes_ > budget_.total) {
+      over_budget = budget_.total - (mapped_bytes_ - static_cast<uint64_t>(size));
+    }
+  }
+  if (over_budget.has_value()) {
+    buffer.reset();  // unmapped now, and uncounted by its deleter
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the buffer is ", size, " bytes; the server's buffers may take ", *over_budget,
+        " more over all connections (--max-buffer-total-bytes)"));
+  }
   std::string handle = NewHandle();
   {
     absl::MutexLock lock(&mu_);

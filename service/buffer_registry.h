@@ -43,14 +43,23 @@ using BufferPins = std::vector<BufferPin>;
 // drops the registry's references; each op that resolved a pin holds its
 // own until its batch is freed, so the memory is unmapped once the last op
 // using it has finished, never under one in flight.
+// How many bytes of buffers may be mapped: per connection, and over the
+// whole server (every connection's, and those released but still pinned by
+// ops until they are unmapped). The server writes into these pages, so
+// they count against its own memory.
+struct BufferBudget {
+  uint64_t per_connection = 4ull << 30;
+  uint64_t total = 16ull << 30;
+};
+
 class BufferRegistry {
  public:
-  // `max_bytes`: the most bytes of buffers one connection may hold. The
-  // registry must outlive every pin it hands out.
+  // `budget`: see BufferBudget. The registry must outlive every pin it
+  // hands out.
   // `metrics`, when given, gets overlapd_buffers{state} and
   // overlapd_buffer_bytes{state} (state: registered, or released: its
   // connection closed, still in use by ops).
-  explicit BufferRegistry(uint64_t max_bytes, prometheus::Registry* metrics = nullptr);
+  explicit BufferRegistry(BufferBudget budget, prometheus::Registry* metrics = nullptr);
   BufferRegistry(const BufferRegistry&) = delete;
   BufferRegistry& operator=(const BufferRegistry&) = delete;
 
@@ -76,7 +85,7 @@ class BufferRegistry {
   // ops[i] and the field.
   absl::StatusOr<BufferPins> Resolve(const v1::Batch& batch, const Grant* grant) const;
 
-  uint64_t max_bytes() const { return max_bytes_; }
+  uint64_t max_bytes() const { return budget_.per_connection; }
   size_t registered() const;
 
  private:
@@ -90,13 +99,14 @@ class BufferRegistry {
                                 const std::string& owner, const std::string& field) const;
   void Gauges(int64_t buffers, int64_t bytes, bool registered);
 
-  const uint64_t max_bytes_;
+  const BufferBudget budget_;
   prometheus::Gauge* buffers_[2] = {nullptr, nullptr};  // registered, released
   prometheus::Gauge* bytes_[2] = {nullptr, nullptr};
   mutable absl::Mutex mu_;
   uint64_t next_conn_ ABSL_GUARDED_BY(mu_) = 1;
   std::unordered_map<std::string, Entry> by_handle_ ABSL_GUARDED_BY(mu_);
   std::unordered_map<uint64_t, uint64_t> conn_bytes_ ABSL_GUARDED_BY(mu_);
+  uint64_t mapped_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // over the server, until unmapped
 };
 
 // Resolve on `registry`; with none (the lane is off) a batch that names a

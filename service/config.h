@@ -46,9 +46,10 @@ struct ServerConfig {
   uint64_t max_open_files = 0;
   // A stream whose write waits on its client this long is cancelled.
   int write_stall_seconds = 60;
-  // Threads that write streams' events for the engine's workers (0: the
-  // worker that completes an op writes; writer_pool.h).
-  int writer_threads = 0;
+  // Threads that write streams' events for the engine's workers
+  // (writer_pool.h). 0: the worker that completes an op writes; -1: half
+  // the engine's workers, at least one.
+  int writer_threads = -1;
   uint32_t max_jobs = 64;          // running at once
   uint32_t max_finished_jobs = 1000;
   int64_t finished_job_ttl_s = 3600;
@@ -75,6 +76,7 @@ struct ServerConfig {
   // connection to it may register.
   std::optional<std::string> buffer_socket;
   uint64_t max_buffer_bytes = 4ull << 30;
+  uint64_t max_buffer_total_bytes = 16ull << 30;  // over every connection
 };
 
 }  // namespace overlapd

@@ -55,9 +55,10 @@ void AddEngineFlags(CLI::App& app, ServerFlags& flags) {
   app.add_flag("--sqpoll", engine.sqpoll,
                "io_uring SQPOLL: a kernel thread polls submissions (needs root)");
   app.add_option("--writer-threads", flags.config.writer_threads,
-                 "Threads that serialise and write events for the engine workers (0: the "
-                 "worker that completes an op writes its event itself)")
-      ->check(CLI::Range(0, 64))
+                 "Threads that serialise and write events for the engine workers (-1: half "
+                 "the workers, at least one; 0: the worker that completes an op writes its "
+                 "event itself)")
+      ->check(CLI::Range(-1, 64))
       ->capture_default_str();
 }
 

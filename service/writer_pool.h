@@ -1,11 +1,10 @@
 // Threads that run streams' writers on behalf of the engine's workers.
 //
-// By default an engine worker whose op completes becomes the stream's
-// writer itself (StreamWriter::Kick): it serialises the EventBatch and
-// starts the gRPC write before it returns to its ring. With
-// --writer-threads N > 0, a worker instead posts the stream here and goes
-// straight back to IO; one of N threads takes the writer token. Which is
-// faster depends on the load; tests/bench/writer_threads.sh measures both.
+// An engine worker whose op completes posts the stream here and goes
+// straight back to IO; one of the pool's threads takes the writer token
+// (StreamWriter::Kick), serialises the EventBatch and starts the gRPC
+// write. With --writer-threads 0 there is no pool and the worker writes
+// itself. tests/bench/writer_threads.sh measures both.
 //
 // Threads: Post from any thread (engine workers); Run on the pool's own.
 // Back-pressure: none needed: a stream is posted at most once at a time

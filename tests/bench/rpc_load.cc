@@ -18,6 +18,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <mutex>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -75,6 +76,14 @@ void Worker(const Flags& f, Clock::time_point from, Clock::time_point end,
     const Clock::time_point now = Clock::now();
     if (now < from || now > end) continue;
     (status.ok() ? calls : errors)->fetch_add(1, std::memory_order_relaxed);
+    // The first failure, for the report: a count alone says nothing of why.
+    static std::once_flag reported;
+    if (!status.ok()) {
+      std::call_once(reported, [&] {
+        std::fprintf(stderr, "first failed call: code %d: %s\n",
+                     static_cast<int>(status.error_code()), status.error_message().c_str());
+      });
+    }
   }
 }
 

@@ -275,6 +275,33 @@ TEST_F(LaneTest, AHandleOfAClosedConnectionIsUnknown) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
 }
 
+// Per-connection limits need a server-wide budget above them: many
+// connections each within --max-buffer-bytes must not map more than
+// --max-buffer-total-bytes together.
+TEST_F(LaneTest, ConnectionsTogetherStayWithinTheServerWideBudget) {
+  ASSERT_NO_FATAL_FAILURE(
+      Start({"--max-buffer-bytes", "64M", "--max-buffer-total-bytes", "96M"}));
+  auto first = Buffer(64 * kMiB);  // its own connection, within both limits
+  ASSERT_NE(first, nullptr);
+  auto second = SharedBuffer::Create(64 * kMiB);
+  ASSERT_TRUE(second.ok()) << second.status();
+  absl::Status refused = (*second)->Register(caps_.buffer_socket(), token_);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_NE(refused.message().find("--max-buffer-total-bytes"), std::string::npos) << refused;
+  // Positive control: what is left of the budget can be registered...
+  auto third = Buffer(32 * kMiB);
+  ASSERT_NE(third, nullptr);
+  // ...and a closed connection gives its bytes back.
+  first.reset();
+  third.reset();
+  absl::Status again = absl::UnknownError("not tried");
+  for (int i = 0; i < 200 && !again.ok(); ++i) {  // the close is processed asynchronously
+    again = (*second)->Register(caps_.buffer_socket(), token_);
+    if (!again.ok()) usleep(50'000);
+  }
+  EXPECT_TRUE(again.ok()) << again;
+}
+
 TEST_F(LaneTest, RegistrationRefusesWhatIsNotASealedMemfdWithinTheLimit) {
   ASSERT_NO_FATAL_FAILURE(Start({"--max-buffer-bytes", "1M"}));
   const std::string sock = caps_.buffer_socket();
