@@ -22,11 +22,7 @@
 # BENCH_RUNS (3), BENCH_DURATION (5 s per load and mode), BUILD_DIR (build).
 # After the report, the wrapper may read "${work}/stderr-MODE.log".
 set -euo pipefail
-bench_here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "${bench_here}/../.." && pwd)"
-build="${BUILD_DIR:-build}"
-[[ "${build}" = /* ]] || build="${repo}/${build}"
-bin="${build}/bin"
+source "$(dirname "${BASH_SOURCE[0]}")/paths.sh"  # here, repo, build, bin
 runs="${BENCH_RUNS:-3}"
 dur="${BENCH_DURATION:-5}"
 [[ -n "${loads+x}" ]] || loads=(session calls big)

@@ -18,11 +18,7 @@
 #   bash tests/bench/durability.sh                   # 5 runs
 #   BENCH_RUNS=9 BUILD_DIR=build-rel bash tests/bench/durability.sh
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "${here}/../.." && pwd)"
-build="${BUILD_DIR:-build}"
-[[ "${build}" = /* ]] || build="${repo}/${build}"
-bin="${build}/bin"
+source "$(dirname "${BASH_SOURCE[0]}")/paths.sh"  # here, repo, build, bin
 runs="${BENCH_RUNS:-5}"
 dur="${BENCH_DURATION:-3}"
 for b in overlapd overlap overlapd_durability_bench; do

@@ -17,11 +17,7 @@
 # BENCH_DURATION (seconds per bench read run, default 5).
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "${here}/../.." && pwd)"
-build="${BUILD_DIR:-build}"
-[[ "${build}" = /* ]] || build="${repo}/${build}"
-bin="${build}/bin"
+source "$(dirname "${BASH_SOURCE[0]}")/paths.sh"  # here, repo, build, bin
 runs="${BENCH_RUNS:-3}"; (( runs >= 3 )) || runs=3
 doc="${BENCH_DOC:-${repo}/docs/PERFORMANCE.md}"
 mib="${LANE_MIB:-1024}"

@@ -23,11 +23,7 @@
 # 127.0.0.1 only and are stopped at exit, also on failure.
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "${here}/../.." && pwd)"
-build="${BUILD_DIR:-build}"
-[[ "${build}" = /* ]] || build="${repo}/${build}"
-bin="${build}/bin"
+source "$(dirname "${BASH_SOURCE[0]}")/paths.sh"  # here, repo, build, bin
 py=/usr/bin/python3
 quick="${BENCH_QUICK:-0}"
 runs="${BENCH_RUNS:-3}"
