@@ -55,8 +55,11 @@ class Downloader {
   absl::Status Failed(const absl::Status& status);
 
   // The buffer lane's window: ranges land there (at slot_[tag]) instead of
-  // in events; null on the gRPC path.
-  static constexpr uint64_t kLaneWindow = 256u << 20;
+  // in events; null on the gRPC path. One batch fills it at most, and its
+  // ranges read at once: a smaller window makes ranges complete in turn, so
+  // that an interrupted get leaves whole ranges for --resume (and the
+  // shared buffer small), at the cost of a round trip per 32 MiB.
+  static constexpr uint64_t kLaneWindow = 32u << 20;
   SharedBuffer* lane_ = nullptr;
   std::vector<uint64_t> slot_;
 

@@ -412,36 +412,37 @@ TEST_F(CliTrustTest, CtrlCDuringGetLeavesTheOldLocalFile) {
   EXPECT_EQ(ListDir(server_->root()), std::vector<std::string>{"big.bin"});
 }
 
-// Over gRPC data: the read credit lets ranges complete one after another, so
-// an interrupt at a quarter of the bytes leaves whole ranges to reuse. (On
-// the buffer lane every range of the window reads at once, and an interrupt
-// may find none complete: a resume is then correct but reuses nothing.)
+// Over gRPC data and over the buffer lane: ranges complete in turn (the read
+// credit; the lane's 32 MiB window), so an interrupt at a quarter of the
+// bytes leaves whole ranges for the resume to reuse.
 TEST_F(CliTrustTest, InterruptedGetResumesFetchingOnlyWhatIsMissing) {
   ASSERT_NO_FATAL_FAILURE(StartServer());
   const std::string remote = server_->RootPath("big.bin");
   ASSERT_NO_FATAL_FAILURE(WriteRandomFile(remote, kBigFile, 14));
-  const std::string local = server_->ScratchPath("out");
-  WriteFileOrDie(local, "old content\n");
-  std::string output;
-  ASSERT_EQ(InterruptMidway(*server_, {"--no-lane", "get", "--resume", "big.bin", local},
-                            "get big.bin",
-                            &output, [&] { return AllocatedBytes(local + ".partial") >= kResumeFrom; }),
-            130)
-      << output;
-  EXPECT_EQ(ReadFileOrDie(local), "old content\n");
-  ASSERT_TRUE(PathExists(local + ".partial"));
-  ASSERT_TRUE(PathExists(local + ".overlap-resume"));
+  for (const char* data_path : {"--no-lane", "--lane"}) {
+    SCOPED_TRACE(data_path);
+    const std::string local = server_->ScratchPath("out");
+    WriteFileOrDie(local, "old content\n");
+    std::string output;
+    ASSERT_EQ(InterruptMidway(*server_, {data_path, "get", "--resume", "big.bin", local},
+                              "get big.bin", &output,
+                              [&] { return AllocatedBytes(local + ".partial") >= kResumeFrom; }),
+              130)
+        << output;
+    EXPECT_EQ(ReadFileOrDie(local), "old content\n");
+    ASSERT_TRUE(PathExists(local + ".partial"));
+    ASSERT_TRUE(PathExists(local + ".overlap-resume"));
 
-  const CommandResult resumed = server_->RunCli({"--no-lane", "--json", "get", "--resume",
-                                                 "big.bin", local},
-                                                std::chrono::seconds(180));
-  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
-  const std::vector<nlohmann::json> lines = JsonLines(resumed.out);
-  ASSERT_EQ(lines.size(), 1u) << resumed.out;
-  EXPECT_GT(JsonU64(lines[0], "reused"), 0u);
-  EXPECT_EQ(JsonU64(lines[0], "reused") + JsonU64(lines[0], "sent"), kBigFile);
-  EXPECT_EQ(CompareFiles(remote, local), "");
-  EXPECT_EQ(ListDir(server_->scratch()), std::vector<std::string>{"out"});
+    const CommandResult resumed = server_->RunCli(
+        {data_path, "--json", "get", "--resume", "big.bin", local}, std::chrono::seconds(180));
+    ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+    const std::vector<nlohmann::json> lines = JsonLines(resumed.out);
+    ASSERT_EQ(lines.size(), 1u) << resumed.out;
+    EXPECT_GT(JsonU64(lines[0], "reused"), 0u);
+    EXPECT_EQ(JsonU64(lines[0], "reused") + JsonU64(lines[0], "sent"), kBigFile);
+    EXPECT_EQ(CompareFiles(remote, local), "");
+    EXPECT_EQ(ListDir(server_->scratch()), std::vector<std::string>{"out"});
+  }
 }
 
 TEST_F(CliTrustTest, PutRetriesAcrossAServerRestart) {
