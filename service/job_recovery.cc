@@ -6,27 +6,13 @@
 #include "absl/strings/str_cat.h"
 #include "service/batch_run.h"
 #include "service/jobs.h"
+#include "service/op_table.h"
 
 namespace overlapd {
 
 bool SafeToRerun(const v1::Op& op) {
-  switch (op.kind_case()) {
-    case v1::Op::kRead:
-    case v1::Op::kCopy:
-    case v1::Op::kFsync:
-    case v1::Op::kStat:
-    case v1::Op::kList:
-    case v1::Op::kMkdir:  // an existing directory counts as made (jobs.cc)
-      return true;
-    case v1::Op::kWrite:
-      return op.write().mode() != v1::WRITE_MODE_APPEND &&
-             op.write().mode() != v1::WRITE_MODE_CREATE_NEW;
-    case v1::Op::kRename:
-    case v1::Op::kDelete:
-    case v1::Op::KIND_NOT_SET:
-      return false;
-  }
-  return false;
+  const ProtoOp* row = ProtoOpOf(op.kind_case());
+  return row != nullptr && row->rerun_safe(op);
 }
 
 std::vector<ResumeStep> PlanResume(const v1::Batch& batch,

@@ -131,27 +131,37 @@ const std::string& MkdirPath(const v1::Op& op) { return op.mkdir().path(); }
 
 // A REPLACE_ATOMIC write's path must name an entry too: CheckWrite's caller
 // (convert.cc) checks that, as it depends on the mode.
+bool Idempotent(const v1::Op&) { return true; }
+bool NotIdempotent(const v1::Op&) { return false; }
+// At, truncate and atomic replace write the same bytes again; an append
+// would append twice, and a create-new finds the file it made.
+bool WriteIdempotent(const v1::Op& op) {
+  return op.write().mode() != v1::WRITE_MODE_APPEND &&
+         op.write().mode() != v1::WRITE_MODE_CREATE_NEW;
+}
+
 const ProtoOp kProtoOps[] = {
     {v1::Op::kRead, io::OpType::kRead, v1::READ_COMPLETE,
-     {{"read.path", ReadPath, kScopeRead, false}}, CheckRead, FillRead},
+     {{"read.path", ReadPath, kScopeRead, false}}, CheckRead, FillRead, Idempotent},
     {v1::Op::kWrite, io::OpType::kWrite, v1::WRITE_COMPLETE,
-     {{"write.path", WritePath, kScopeWrite, false}}, CheckWrite, FillWrite},
+     {{"write.path", WritePath, kScopeWrite, false}}, CheckWrite, FillWrite, WriteIdempotent},
     {v1::Op::kFsync, io::OpType::kFsync, v1::FSYNC_COMPLETE,
-     {{"fsync.path", FsyncPath, kScopeWrite, false}}, NoChecks, FillFsync},
+     {{"fsync.path", FsyncPath, kScopeWrite, false}}, NoChecks, FillFsync, Idempotent},
     {v1::Op::kStat, io::OpType::kStat, v1::STAT_COMPLETE,
-     {{"stat.path", StatPath, kScopeRead, false}}, NoChecks, FillNothing},
+     {{"stat.path", StatPath, kScopeRead, false}}, NoChecks, FillNothing, Idempotent},
     {v1::Op::kList, io::OpType::kList, v1::LIST_COMPLETE,
-     {{"list.path", ListPath, kScopeRead, false}}, NoChecks, FillList},
+     {{"list.path", ListPath, kScopeRead, false}}, NoChecks, FillList, Idempotent},
     {v1::Op::kCopy, io::OpType::kCopy, v1::COPY_COMPLETE,
      {{"copy.src", CopySrc, kScopeRead, false}, {"copy.dst", CopyDst, kScopeWrite, true}},
-     CheckCopy, FillCopy},
+     CheckCopy, FillCopy, Idempotent},
     {v1::Op::kRename, io::OpType::kRename, v1::RENAME_COMPLETE,
      {{"rename.src", RenameSrc, kScopeWrite, true}, {"rename.dst", RenameDst, kScopeWrite, true}},
-     NoChecks, FillRename},
+     NoChecks, FillRename, NotIdempotent},
     {v1::Op::kDelete, io::OpType::kDelete, v1::DELETE_COMPLETE,
-     {{"delete.path", DeletePath, kScopeWrite, true}}, NoChecks, FillDelete},
+     {{"delete.path", DeletePath, kScopeWrite, true}}, NoChecks, FillDelete, NotIdempotent},
     {v1::Op::kMkdir, io::OpType::kMkdir, v1::MKDIR_COMPLETE,
-     {{"mkdir.path", MkdirPath, kScopeWrite, true}}, NoChecks, FillMkdir},
+     // Rerun: an existing directory counts as made (jobs.cc).
+     {{"mkdir.path", MkdirPath, kScopeWrite, true}}, NoChecks, FillMkdir, Idempotent},
 };
 
 }  // namespace

@@ -39,6 +39,9 @@ struct ProtoOp {
   absl::Status (*check)(const v1::Op& op, int index, const Limits& limits);
   // Fills the io::Op fields other than type and paths; may move data out.
   void (*fill)(v1::Op& src, const Limits& limits, io::Op* op);
+  // Whether running it again, after a restart that lost its outcome,
+  // leaves what running it once does (job_recovery.h).
+  bool (*rerun_safe)(const v1::Op& op);
 };
 
 // The row of `kind`, or null (KIND_NOT_SET, or a kind this server does not know).
