@@ -18,6 +18,7 @@
 #include "absl/strings/strip.h"
 #include "ioengine/status_macros.h"
 #include "absl/strings/str_cat.h"
+#include "service/startup.h"
 
 namespace overlapd {
 
@@ -259,9 +260,7 @@ absl::StatusOr<std::unique_ptr<BufferLane>> StartBufferLane(const ServerConfig& 
     path = *config.buffer_socket;
     if (path.empty()) return std::unique_ptr<BufferLane>();
   } else {
-    path = config.root;
-    while (path.size() > 1 && path.back() == '/') path.pop_back();
-    path += ".sock";
+    path = BesideRoot(config.root, ".sock");
   }
   // GetCapabilities reports where to connect from any directory.
   if (path[0] != '/') {

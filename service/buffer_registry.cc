@@ -86,6 +86,7 @@ absl::StatusOr<BufferRegistry::Registration> BufferRegistry::Register(uint64_t c
         }
         if (released->load()) Gauges(-1, -size, false);
       });
+  std::string handle = NewHandle();
   std::optional<uint64_t> over_budget;  // the bytes that were left
   {
     absl::MutexLock lock(&mu_);
@@ -93,19 +94,16 @@ absl::StatusOr<BufferRegistry::Registration> BufferRegistry::Register(uint64_t c
     mapped_bytes_ += static_cast<uint64_t>(size);
     if (mapped_bytes_ > budget_.total) {
       over_budget = budget_.total - (mapped_bytes_ - static_cast<uint64_t>(size));
+    } else {
+      conn_bytes_[conn] += static_cast<uint64_t>(size);
+      by_handle_[handle] = Entry{std::move(buffer), conn, owner, std::move(released)};
     }
   }
   if (over_budget.has_value()) {
-    buffer.reset();  // unmapped now, and uncounted by its deleter
+    buffer.reset();  // unmapped outside the lock its deleter takes, and uncounted there
     return absl::ResourceExhaustedError(absl::StrCat(
         "the buffer is ", size, " bytes; the server's buffers may take ", *over_budget,
         " more over all connections (--max-buffer-total-bytes)"));
-  }
-  std::string handle = NewHandle();
-  {
-    absl::MutexLock lock(&mu_);
-    conn_bytes_[conn] += static_cast<uint64_t>(size);
-    by_handle_[handle] = Entry{std::move(buffer), conn, owner, std::move(released)};
   }
   Gauges(1, size, true);
   return Registration{std::move(handle), static_cast<uint64_t>(size)};

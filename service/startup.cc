@@ -63,11 +63,7 @@ absl::StatusOr<int> OpenRoot(const std::string& root) {
 
 absl::StatusOr<io::TempNamer> OpenStateDir(ServerConfig& config) {
   namespace fs = std::filesystem;
-  if (config.state_dir.empty()) {
-    std::string root = config.root;
-    while (root.size() > 1 && root.back() == '/') root.pop_back();
-    config.state_dir = root + ".state";
-  }
+  if (config.state_dir.empty()) config.state_dir = BesideRoot(config.root, ".state");
   std::error_code ec;
   fs::create_directories(config.state_dir, ec);
   const fs::path state = fs::weakly_canonical(config.state_dir, ec);
@@ -117,6 +113,12 @@ absl::Status LoadTokensAtStart(const ServerConfig& config, TokenStore& store) {
     spdlog::warn("--tokens without TLS: tokens cross the network in plaintext");
   }
   return absl::OkStatus();
+}
+
+std::string BesideRoot(const std::string& root, const std::string& suffix) {
+  std::string path = root;
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path + suffix;
 }
 
 std::string HostOf(const std::string& address) {

@@ -44,6 +44,10 @@ absl::Status LoadTokens(const std::string& path, TokenStore& store);
 // plaintext.
 absl::Status LoadTokensAtStart(const ServerConfig& config, TokenStore& store);
 
+// `root` without trailing slashes, plus `suffix`: a path beside the served
+// directory ("data/" + ".state" is "data.state"), never inside it.
+std::string BesideRoot(const std::string& root, const std::string& suffix);
+
 // "HOST" of "HOST:PORT".
 std::string HostOf(const std::string& address);
 
