@@ -119,36 +119,27 @@ TEST_F(DashboardTest, EveryPanelQueryReturnsDataAndEveryFamilyIsGraphed) {
   }
 
   // A real Prometheus scrapes overlapd; then every panel query must answer.
-  WriteFileOrDie(dir.Join("prometheus.yml"),
-                 absl::StrCat("global:\n  scrape_interval: 1s\nscrape_configs:\n"
-                              "  - job_name: overlapd\n    static_configs:\n"
-                              "      - targets: ['127.0.0.1:", server_->metrics_port(), "']\n"));
-  absl::StatusOr<int> port = FreeLoopbackPort();
-  ASSERT_TRUE(port.ok()) << port.status();
-  absl::StatusOr<std::unique_ptr<Subprocess>> prom = Subprocess::Spawn(
-      {prometheus, "--config.file=" + dir.Join("prometheus.yml"),
-       "--storage.tsdb.path=" + dir.Join("data"),
-       absl::StrCat("--web.listen-address=127.0.0.1:", *port), "--log.level=warn"});
+  absl::StatusOr<Prometheus> prom = StartPrometheus(prometheus, dir, server_->metrics_port());
   ASSERT_TRUE(prom.ok()) << prom.status();
   // rate() needs two samples of a series: wait until three scrapes are in.
   std::string body;
   const auto deadline = std::chrono::steady_clock::now() + seconds(60);
-  while (std::chrono::steady_clock::now() < deadline && (*prom)->Running() &&
-         Series(*port, "count_over_time(up{job=\"overlapd\"}[1m]) >= 3", &body) < 1) {
+  while (std::chrono::steady_clock::now() < deadline && prom->process->Running() &&
+         Series(prom->port, "count_over_time(up{job=\"overlapd\"}[1m]) >= 3", &body) < 1) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));  // polling Prometheus
   }
-  ASSERT_EQ(Series(*port, "count_over_time(up{job=\"overlapd\"}[1m]) >= 3", &body), 1)
+  ASSERT_EQ(Series(prom->port, "count_over_time(up{job=\"overlapd\"}[1m]) >= 3", &body), 1)
       << "Prometheus did not scrape overlapd 3 times in 60 s: " << body << "\n"
-      << (*prom)->Output();
+      << prom->process->Output();
   const auto queries = DashboardQueries(dashboard);
   ASSERT_GT(queries.size(), 25u);
   for (const auto& [title, expr] : queries) {
     const std::string query = absl::StrReplaceAll(expr, {{"$instance", ".*"}});
-    EXPECT_GE(Series(*port, query, &body), 1) << "panel \"" << title << "\": " << query
+    EXPECT_GE(Series(prom->port, query, &body), 1) << "panel \"" << title << "\": " << query
                                               << " returned nothing: " << body;
   }
-  (*prom)->Signal(SIGTERM);
-  EXPECT_TRUE((*prom)->Wait(seconds(15)).ok());
+  prom->process->Signal(SIGTERM);
+  EXPECT_TRUE(prom->process->Wait(seconds(15)).ok());
 }
 
 }  // namespace

@@ -192,20 +192,7 @@ TEST_F(MetricsTest, RealPrometheusScrapesTheServer) {
   Traffic(kReads, &before);
 
   TempDir dir("overlapd-prom-");
-  WriteFileOrDie(dir.Join("prometheus.yml"),
-                 absl::StrCat("global:\n"
-                              "  scrape_interval: 1s\n"
-                              "  evaluation_interval: 1s\n"
-                              "scrape_configs:\n"
-                              "  - job_name: overlapd\n"
-                              "    static_configs:\n"
-                              "      - targets: ['127.0.0.1:", server_->metrics_port(), "']\n"));
-  absl::StatusOr<int> port = FreeLoopbackPort();
-  ASSERT_TRUE(port.ok()) << port.status();
-  absl::StatusOr<std::unique_ptr<Subprocess>> prom = Subprocess::Spawn(
-      {prometheus, "--config.file=" + dir.Join("prometheus.yml"),
-       "--storage.tsdb.path=" + dir.Join("data"),
-       absl::StrCat("--web.listen-address=127.0.0.1:", *port), "--log.level=warn"});
+  absl::StatusOr<Prometheus> prom = StartPrometheus(prometheus, dir, server_->metrics_port());
   ASSERT_TRUE(prom.ok()) << prom.status();
 
   const std::string query =
@@ -214,8 +201,8 @@ TEST_F(MetricsTest, RealPrometheusScrapesTheServer) {
   std::string last;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (!value.has_value() && std::chrono::steady_clock::now() < deadline &&
-         (*prom)->Running()) {
-    absl::StatusOr<HttpResponse> r = HttpGet(*port, query, std::chrono::seconds(5));
+         prom->process->Running()) {
+    absl::StatusOr<HttpResponse> r = HttpGet(prom->port, query, std::chrono::seconds(5));
     if (r.ok() && r->status == 200) {
       last = r->body;
       nlohmann::json body = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
@@ -228,9 +215,9 @@ TEST_F(MetricsTest, RealPrometheusScrapesTheServer) {
     }
     if (!value.has_value()) std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
-  std::string prom_log = (*prom)->Output();
-  (*prom)->Signal(SIGTERM);
-  absl::StatusOr<int> exited = (*prom)->Wait(std::chrono::seconds(15));
+  std::string prom_log = prom->process->Output();
+  prom->process->Signal(SIGTERM);
+  absl::StatusOr<int> exited = prom->process->Wait(std::chrono::seconds(15));
   ASSERT_TRUE(value.has_value()) << "no overlapd_ops_total series in Prometheus within 30 s; "
                                  << "last answer: " << last << "\nprometheus log:\n" << prom_log;
   EXPECT_GT(*value, 0);

@@ -1,4 +1,5 @@
 #include "tests/integration/server_harness.h"
+#include "tests/integration/test_util.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -516,6 +517,29 @@ absl::StatusOr<HttpResponse> HttpGet(int port, absl::string_view path,
   }
   response.body = raw.substr(header_end + 4);
   return response;
+}
+
+absl::StatusOr<Prometheus> StartPrometheus(const std::string& binary, const TempDir& dir,
+                                           int metrics_port) {
+  WriteFileOrDie(dir.Join("prometheus.yml"),
+                 absl::StrCat("global:\n"
+                              "  scrape_interval: 1s\n"
+                              "  evaluation_interval: 1s\n"
+                              "scrape_configs:\n"
+                              "  - job_name: overlapd\n"
+                              "    static_configs:\n"
+                              "      - targets: ['127.0.0.1:", metrics_port, "']\n"));
+  Prometheus prom;
+  absl::StatusOr<int> port = FreeLoopbackPort();
+  if (!port.ok()) return port.status();
+  prom.port = *port;
+  absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Spawn(
+      {binary, "--config.file=" + dir.Join("prometheus.yml"),
+       "--storage.tsdb.path=" + dir.Join("data"),
+       absl::StrCat("--web.listen-address=127.0.0.1:", prom.port), "--log.level=warn"});
+  if (!process.ok()) return process.status();
+  prom.process = *std::move(process);
+  return prom;
 }
 
 }  // namespace overlapd::itest

@@ -198,6 +198,16 @@ class ServerProcess {
 // take it in between, which is unlikely on a test machine).
 absl::StatusOr<int> FreeLoopbackPort();
 
+// A real Prometheus (`binary`) scraping overlapd's metrics on 127.0.0.1:
+// `metrics_port` every second (rules evaluated every second too), its
+// config and data in `dir`, its API on a free loopback port.
+struct Prometheus {
+  std::unique_ptr<Subprocess> process;
+  int port = 0;
+};
+absl::StatusOr<Prometheus> StartPrometheus(const std::string& binary, const TempDir& dir,
+                                           int metrics_port);
+
 struct HttpResponse {
   int status = 0;
   std::string body;
