@@ -322,6 +322,9 @@ struct EngineOptions {
   // IOs in flight per worker (io_uring: the ring has one entry more, for
   // the wake-up read).
   uint32_t queue_depth = 256;
+  // Capacity of read chunk buffers kept for reuse once their consumer hands
+  // them back (Engine::RecycleChunk, chunk_buffers.h); 0 keeps none.
+  uint64_t chunk_pool_bytes = 64 << 20;
   // Open files kept for reads; 0 disables the cache.
   size_t fd_cache_entries = 16384;
   // Files the engine may hold open at once (cached and in use); an op that
@@ -377,6 +380,10 @@ class Engine {
   // Optional features in use (e.g. "sqpoll"), for GetCapabilities.
   virtual std::vector<std::string> features() const { return {}; }
   virtual int workers() const = 0;
+  // Hands back a chunk's buffer (OpSink::OnReadChunk's `data`) once its
+  // bytes are consumed, for a later chunk to read into without allocating
+  // or zero-filling it. Thread-safe; optional.
+  virtual void RecycleChunk(std::string data) {}
   virtual const WorkerStats& worker_stats(int worker) const = 0;
   virtual const EngineOptions& options() const = 0;
   // Lookups of the open-file cache (for the metrics exporter).

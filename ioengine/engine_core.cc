@@ -50,7 +50,8 @@ EngineCore::EngineCore(EngineOptions options)
       fd_cache_(options_.fd_cache_entries, kFdCacheMaxAgeNs),
       dir_snapshots_(DirSnapshotCache::Options::WithMaxBytes(options_.list_cache_bytes)),
       metadata_(options_.metadata_threads),
-      chunk_crc_combiner_(options_.chunk_bytes) {
+      chunk_crc_combiner_(options_.chunk_bytes),
+      chunk_buffers_(options_.chunk_pool_bytes) {
   for (int i = 0; i < options_.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>());
   }

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/functional/function_ref.h"
+#include "ioengine/chunk_buffers.h"
 #include "ioengine/crc32c.h"
 #include "ioengine/dir_snapshot.h"
 #include "ioengine/engine.h"
@@ -113,6 +114,7 @@ class EngineCore : public Engine {
   }
   const EngineOptions& options() const final { return options_; }
   FdCacheStats fd_cache_stats() const final { return fd_cache_.stats(); }
+  void RecycleChunk(std::string data) final { chunk_buffers_.Give(std::move(data)); }
 
   // Resumes an op parked on its ReadCredit.
   void Resume(Op* op);
@@ -221,6 +223,7 @@ class EngineCore : public Engine {
   // Runs the ops RunsOnMetadataLane names, off the data workers.
   MetadataLane metadata_;
   Crc32cCombiner chunk_crc_combiner_;  // for chunk_bytes-long chunks
+  ChunkBuffers chunk_buffers_;  // read chunks' buffers, recycled
   std::atomic<uint32_t> next_worker_{0};
   std::atomic<uint64_t> next_op_id_{1};
   std::atomic<int64_t> active_ops_{0};

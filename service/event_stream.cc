@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "absl/synchronization/mutex.h"
+#include "ioengine/chunk_buffers.h"
 #include "service/convert.h"
 #include "service/status_util.h"
 
@@ -328,6 +329,12 @@ void EventStream::WriteDone(bool ok) {
   ops_unsent_.fetch_sub(out_completions_, std::memory_order_acq_rel);
   out_bytes_ = 0;
   out_completions_ = 0;
+  // Read chunks' buffers go back to the engine for the next chunks.
+  for (v1::Event& e : *out_.mutable_events()) {
+    if (e.data().size() >= io::ChunkBuffers::kMinBytes) {
+      ctx_.engine->RecycleChunk(std::move(*e.mutable_data()));
+    }
+  }
   out_.Clear();
   if (!ok) {
     Abort(grpc::Status(grpc::StatusCode::CANCELLED, "stream closed by the client"));

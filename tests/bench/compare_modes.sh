@@ -81,7 +81,7 @@ $(sed -n 's/.*errors=\([0-9]*\).*/\1/p' <<<"${out}")" ;;
   esac
 }
 
-declare -A rate cpu
+declare -A rate cpu run_rate
 failures=()
 errors=()
 for ((r = 0; r < runs; r++)); do
@@ -96,6 +96,7 @@ for ((r = 0; r < runs; r++)); do
       # A run whose load gave no rate is left out of the medians.
       if [[ -z "${v:-}" ]]; then failures+=("${mode} ${load} run $((r + 1))"); continue; fi
       rate[${mode},${load}]+="${v} "
+      run_rate[${mode},${load},${r}]="${v}"
       [[ -z "${n:-}" || "${n}" == 0 ]] || cpu[${mode},${load}]+="$(awk -v t=$((t1 - t0)) -v n="${n}" \
         -v h="${ticks_per_s}" 'BEGIN { printf "%.3f", t / h * 1e6 / n }') "
       [[ "${e:-0}" == 0 ]] || errors+=("${mode} ${load} run $((r + 1)): ${e} failed")
@@ -137,6 +138,23 @@ for load in "${loads[@]}"; do
     done
     echo "   ${ratios}"
     unset -n figures
+  done
+done
+# Paired: each run's rate of a mode over the reference's in the same run
+# (the modes of one run ran minutes apart at most), then the median of those
+# ratios: steadier than a ratio of medians when the machine drifts.
+echo
+echo "paired ratios against ${modes[0]} (median of per-run ratios, min-max):"
+for load in "${loads[@]}"; do
+  for mode in "${modes[@]:1}"; do
+    pairs=""
+    for ((r = 0; r < runs; r++)); do
+      a="${run_rate[${mode},${load},${r}]:-}"; b="${run_rate[${modes[0]},${load},${r}]:-}"
+      [[ -n "${a}" && -n "${b}" ]] || continue
+      pairs+="$(awk -v a="${a}" -v b="${b}" 'BEGIN { if (b > 0) printf "%.4f", a / b }') "
+    done
+    read -r m lo hi <<<"$(median "%.3f" <<<"${pairs}")"
+    printf '  %-10s %-10s %s (%s-%s)\n' "${load}" "${mode}" "${m}" "${lo}" "${hi}"
   done
 done
 ((${#failures[@]} == 0)) || echo "runs left out (the load gave no rate): ${failures[*]}"

@@ -14,12 +14,14 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "clients/cpp/client.h"
 #include "clients/cpp/shared_buffer.h"
+#include "ioengine/crc32c.h"
 
 namespace {
 
@@ -49,6 +51,26 @@ std::vector<double> Time(int runs, const std::function<bool()>& fn) {
   return out;
 }
 
+// The memory's own ceiling, no kernel and no file: `threads` threads each
+// copying their share of `src` into `dst` (what the lane's workers do, page
+// cache to shared buffer), or, with `through` set, one thread copying all of
+// `src` through a small buffer that stays in cache (what cat's read()s do).
+void CopyInMemory(const char* src, char* dst, uint64_t size, unsigned threads, bool through) {
+  if (through) {
+    for (uint64_t at = 0; at < size; at += 128 << 10) {
+      std::memcpy(dst, src + at, std::min<uint64_t>(128 << 10, size - at));
+    }
+    return;
+  }
+  std::vector<std::thread> pool;
+  const uint64_t share = size / threads;
+  for (unsigned t = 0; t < threads; ++t) {
+    const uint64_t from = t * share, to = t + 1 == threads ? size : from + share;
+    pool.emplace_back([=] { std::memcpy(dst + from, src + from, to - from); });
+  }
+  for (auto& th : pool) th.join();
+}
+
 bool Ok(const absl::Status& s) {
   if (!s.ok()) std::fprintf(stderr, "lane_bench: %s\n", s.ToString().c_str());
   return s.ok();
@@ -66,7 +88,9 @@ int main(int argc, char** argv) {
   app.add_option("--local", local, "The same file, by its local path")->required();
   app.add_option("--write-to", write_to, "Remote path WriteFrom writes (empty: skip)");
   app.add_option("--runs", runs);
-  app.add_flag("--huge-pages", huge, "MFD_HUGETLB buffer");
+  bool lane_only = false;
+  app.add_flag("--huge-pages", huge, "MFD_HUGETLB buffer (figures named lane_*_huge)");
+  app.add_flag("--lane-only", lane_only, "Only the lane's reads");
   CLI11_PARSE(app, argc, argv);
 
   struct stat sb;
@@ -79,7 +103,7 @@ int main(int argc, char** argv) {
   {
     auto fresh = overlapd::SharedBuffer::Create(size, {.huge_pages = huge}).value();
     if (!Ok(fresh->Register(caps.buffer_socket()))) return 1;
-    Report("lane_first_touch", Time(1, [&] {
+    Report(huge ? "lane_first_touch_huge" : "lane_first_touch", Time(1, [&] {
       return Ok(client->ReadInto(remote, *fresh, {.verify = false}).status());
     }), size);
   }
@@ -87,9 +111,10 @@ int main(int argc, char** argv) {
   memset(buf->data(), 1, size);  // touched before the timed runs
   if (!Ok(buf->Register(caps.buffer_socket()))) return 1;
   if (!Ok(client->ReadInto(remote, *buf, {.verify = false}).status())) return 1;  // warm
-  Report("lane_read", Time(runs, [&] {
+  Report(huge ? "lane_read_huge" : "lane_read", Time(runs, [&] {
     return Ok(client->ReadInto(remote, *buf, {.verify = false}).status());
   }), size);
+  if (lane_only) return 0;
 
   // The same work by one thread: read() into an already-touched buffer.
   std::vector<char> plain(size, 1);
@@ -103,6 +128,27 @@ int main(int argc, char** argv) {
     }
     close(fd);
     return done == size;
+  }), size);
+
+  // What memory alone allows: the lane's copy (all cores, big buffer to big
+  // buffer) against cat's (one core, through a buffer that stays in cache).
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  Report("memcpy_all_cores", Time(runs, [&] {
+    CopyInMemory(plain.data(), buf->data(), size, cores, false);
+    return true;
+  }), size);
+  Report("memcpy_through_small", Time(runs, [&] {
+    CopyInMemory(plain.data(), buf->data(), size, 1, true);
+    return true;
+  }), size);
+
+  // The other work every chunk costs the server: its CRC32C, one thread.
+  Report("crc32c_one_thread", Time(runs, [&] {
+    uint32_t crc = 0;
+    for (uint64_t at = 0; at < size; at += 1 << 20) {
+      crc = overlapd::io::Crc32c(buf->data() + at, std::min<uint64_t>(1 << 20, size - at), crc);
+    }
+    return crc != 1;  // kept, not optimised away
   }), size);
 
   // The gRPC path: chunks arrive in events and are copied to their place.
