@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <grpc/grpc.h>
 #include <gperftools/malloc_extension.h>
 #include <spdlog/spdlog.h>
 
@@ -130,7 +131,8 @@ int ServeUntilStopped(const ServerConfig& config, ServiceContext& ctx, TokenStor
 // time when it is shorter), what still runs is cancelled, so that its
 // OP_CANCELLED events reach the callers and the subscribers while their
 // streams are still open; then subscriptions send what the log holds and
-// end, and whatever is left is cut at the deadline. Every op already in the
+// end; whatever is left (health watches) is cut once they have, or at the
+// deadline. Every op already in the
 // engine completes before the engine is destroyed, so a durable write
 // acknowledged is durable.
 void Drain(const ServerConfig& config, ServiceContext& ctx, grpc::Server& server,
@@ -157,6 +159,14 @@ void Drain(const ServerConfig& config, ServiceContext& ctx, grpc::Server& server
       0, std::chrono::duration_cast<std::chrono::nanoseconds>(left).count()));
   ctx.streams.CancelOps();
   ctx.streams.ShutdownAll();  // the rest stop reading; subscriptions end
+  // Once our own calls have sent their last events, what is left are calls
+  // that never end by themselves (health watches, which have seen
+  // NOT_SERVING since the drain began): cancelled now, as the deadline
+  // would, instead of holding the server to it with nothing left to do.
+  while (ctx.streams.size() != 0 && std::chrono::system_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(20));  // polling the calls' end
+  }
+  grpc_server_cancel_all_calls(server.c_server());
   stopper.join();
 }
 

@@ -10,11 +10,13 @@
 // decoder (commands_health.h).
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <grpcpp/client_context.h>
@@ -134,6 +136,19 @@ TEST_F(HealthDrainTest, WatchersSeeNotServingWhenTheDrainStarts) {
   }
   ASSERT_TRUE(batch_done) << "the Session's first batch never completed";
 
+  // The Session keeps sending small batches (as an upload would) until the
+  // checks below are done: that holds the drain open for them.
+  std::atomic<bool> keep_busy{true};
+  std::thread sender([&] {
+    for (uint64_t tag = 2; keep_busy.load() && tag < 1000; ++tag) {
+      v1::Batch stat;
+      stat.set_tag(tag);
+      stat.add_ops()->mutable_stat()->set_path("hello.txt");
+      if (!session->Write(stat)) break;
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+  });
+
   grpc::GenericStub stub(channel);
   HealthWatch whole(stub, "");
   HealthWatch io_service(stub, "overlapd.v1.IoService");
@@ -155,22 +170,24 @@ TEST_F(HealthDrainTest, WatchersSeeNotServingWhenTheDrainStarts) {
 
   // A fresh connection during the drain gets no SERVING: refused at the
   // door, or NOT_SERVING. The server still running afterwards shows the
-  // check fell within the drain (the open watches hold it to its deadline).
+  // check fell within the drain (the busy Session holds it).
   CommandResult during = server_->RunCli({"health", "--timeout", "3"}, seconds(30));
   EXPECT_NE(during.exit_code, 0) << during.out;
   EXPECT_NE(during.out, "SERVING\n");
   EXPECT_EQ(server_->Wait(milliseconds(0)).status().code(), absl::StatusCode::kDeadlineExceeded)
       << "the server had already exited: the check was not during the drain";
 
-  // The idle Session is ended by the drain, not by us.
+  // Once it falls idle, the Session is ended by the drain, not by us.
+  keep_busy = false;
+  sender.join();
   for (int guard = 0; guard < 100 && session->Read(&message); ++guard) {
   }
   grpc::Status session_status = session->Finish();
   EXPECT_TRUE(session_status.ok() || session_status.error_code() == grpc::StatusCode::UNAVAILABLE)
       << session_status.error_code() << ": " << session_status.error_message();
 
-  // The watchers stay; the server ends their calls at the drain's deadline
-  // and exits 0. Nothing it sent after NOT_SERVING says SERVING again.
+  // The watchers stay; the server ends their calls once the Session has
+  // ended, and exits 0. Nothing it sent after NOT_SERVING says SERVING again.
   absl::StatusOr<int> exit_status = server_->Wait(seconds(40));
   ASSERT_TRUE(exit_status.ok()) << exit_status.status();
   EXPECT_EQ(*exit_status, 0);
@@ -187,6 +204,32 @@ TEST_F(HealthDrainTest, WatchersSeeNotServingWhenTheDrainStarts) {
   std::printf("health watch: NOT_SERVING %.0f ms after SIGTERM; server exited %.0f ms after "
               "SIGTERM; overlap health during the drain: exit %d, %s%s\n",
               told_ms, exit_ms, during.exit_code, during.out.c_str(), during.err.c_str());
+}
+
+// Watches never end by themselves: once every other call is done, the
+// drain ends them (CANCELLED) instead of waiting for its deadline with
+// nothing left to do.
+TEST_F(HealthDrainTest, OpenWatchesDoNotHoldTheDrainToItsDeadline) {
+  ASSERT_NO_FATAL_FAILURE(StartServer({"--drain-seconds", "60"}));
+  std::shared_ptr<grpc::Channel> channel = server_->NewChannel();
+  grpc::GenericStub stub(channel);
+  HealthWatch whole(stub, "");
+  HealthWatch io_service(stub, "overlapd.v1.IoService");
+  ASSERT_EQ(whole.Next(seconds(10)), "SERVING");
+  ASSERT_EQ(io_service.Next(seconds(10)), "SERVING");
+
+  server_->Signal(SIGTERM);
+  // Well inside the 60 s drain: had the watches held it, this would time
+  // out.
+  absl::StatusOr<int> exit_status = server_->Wait(seconds(30));
+  ASSERT_TRUE(exit_status.ok()) << "the open watches held the drain: " << exit_status.status();
+  EXPECT_EQ(*exit_status, 0);
+  for (HealthWatch* watch : {&whole, &io_service}) {
+    grpc::Status end;
+    ASSERT_TRUE(watch->WaitDone(seconds(10), &end)) << "a watch outlived the server";
+    // gRPC's words for a server cancelling its calls: retry elsewhere.
+    EXPECT_EQ(end.error_code(), grpc::StatusCode::UNAVAILABLE) << end.error_message();
+  }
 }
 
 }  // namespace
