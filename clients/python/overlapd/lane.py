@@ -23,14 +23,18 @@ ops on it have finished. Protocol: ``service/buffer_lane.h``.
 from __future__ import annotations
 
 import fcntl
+import gc
 import mmap
 import os
 import socket
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import grpc
 
 from overlapd.errors import OverlapdError
+
+if TYPE_CHECKING:
+    from overlapd.client import Client
 
 # fcntl's sealing constants (Linux); Python 3.8+ has F_ADD_SEALS on Linux.
 _F_ADD_SEALS = getattr(fcntl, "F_ADD_SEALS", 1033)
@@ -105,7 +109,14 @@ class SharedBuffer:
         self.unregister()
         if self.fd >= 0:
             self.view.release()
-            self._map.close()
+            try:
+                self._map.close()
+            except BufferError:
+                # Views of the buffer still held, perhaps only by garbage
+                # cycles (an aio Event and its Handle refer to each other):
+                # collect those, then try once more.
+                gc.collect()
+                self._map.close()
             os.close(self.fd)
             self.fd = -1
 
@@ -116,7 +127,7 @@ class SharedBuffer:
         self.close()
 
 
-def read_into(client, path: str, buf: SharedBuffer, *, buffer_offset: int = 0,
+def read_into(client: "Client", path: str, buf: SharedBuffer, *, buffer_offset: int = 0,
               offset: int = 0, length: int = 0, verify: bool = True,
               token: Optional[str] = None) -> int:
     """:meth:`overlapd.Client.read_into`: one Read op whose bytes land in
@@ -145,4 +156,4 @@ def read_into(client, path: str, buf: SharedBuffer, *, buffer_offset: int = 0,
             received += ev.bytes
     if total is None or received != total:
         raise corrupt(f"{received} bytes in chunks, READ_COMPLETE says {total}", path)
-    return total
+    return int(total)
