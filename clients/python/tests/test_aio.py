@@ -204,3 +204,26 @@ def test_a_1gib_readfile_into_a_bytearray_and_a_shared_buffer(server):
         assert plain["bytes"] == GIB and plain["crc32c"] == crc
     finally:
         remote.unlink()
+
+
+def test_the_examples_run(server):
+    mkdirs(server, "ex")
+    for i in (1, 2):
+        (server.root / f"ex/{i}").write_bytes(bytes([i]) * (1 << 20))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PYTHON_DIR), env.get("PYTHONPATH")) if p)
+    examples = PYTHON_DIR / "examples"
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True,
+                              timeout=60)
+
+    ok = run(str(examples / "seed_backup.py"), "-v", "--server", server.target, "ex/1", "ex/2")
+    assert ok.returncode == 0 and "2 of 2 backed up (shared memory)" in ok.stderr, ok.stderr
+    assert (server.root / "ex/2.bak").read_bytes() == bytes([2]) * (1 << 20)
+    bad = run(str(examples / "seed_backup.py"), "--server", server.target, "ex/1", "ex/none")
+    assert bad.returncode == 1 and "failed backed up ex/none: NOT_FOUND" in bad.stderr
+    copied = run(str(examples / "async_copy.py"), "--server", server.target,
+                 "ex/1", "ex/1.copy", "ex/2", "ex/2.copy")
+    assert copied.returncode == 0, copied.stderr
+    assert (server.root / "ex/1.copy").read_bytes() == bytes([1]) * (1 << 20)
