@@ -27,6 +27,7 @@ import gc
 import mmap
 import os
 import socket
+import weakref
 from typing import TYPE_CHECKING, Optional
 
 import grpc
@@ -68,6 +69,17 @@ class SharedBuffer:
         self.view = memoryview(self._map)
         self.handle = b""
         self._conn: Optional[socket.socket] = None
+        SharedBuffer._by_map[id(self._map)] = self
+
+    #: Every live buffer, by the id of its mapping (see :meth:`of`).
+    _by_map: "weakref.WeakValueDictionary[int, SharedBuffer]" = weakref.WeakValueDictionary()
+
+    @staticmethod
+    def of(view: memoryview) -> Optional["SharedBuffer"]:
+        """The open buffer whose memory ``view`` (a slice of its ``view``)
+        lies in, else None."""
+        buf = SharedBuffer._by_map.get(id(view.obj))
+        return buf if buf is not None and buf.fd >= 0 and buf._map is view.obj else None
 
     def register(self, socket_path: str, token: Optional[str] = None) -> bytes:
         """Registers the buffer with the server at ``socket_path``; returns

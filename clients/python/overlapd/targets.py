@@ -161,18 +161,18 @@ class Buffers:
         self.socket = caps.buffer_socket if caps.buffer_lane else ""
         self.reachable = bool(self.socket) and os.path.exists(self.socket)
         self._token = token
-        self._known: Dict[int, SharedBuffer] = {}  # by id of the buffer's mmap
 
     def _register(self, buf: SharedBuffer) -> None:
         if not buf.registered:
             buf.register(self.socket, self._token)
-        self._known[id(buf._map)] = buf
 
     def _shared_range(self, view: memoryview) -> Optional[Tuple[SharedBuffer, int]]:
-        """The shared buffer ``view`` lies in, and its offset there."""
-        buf = self._known.get(id(view.obj))
-        if buf is None or buf.fd < 0 or not buf.registered:
+        """The shared buffer ``view`` lies in (registered now if it was not),
+        and its offset there."""
+        buf = SharedBuffer.of(view)
+        if buf is None:
             return None
+        self._register(buf)
         at, base = _address(view), _address(buf.view)
         if at is None or base is None or not 0 <= at - base <= buf.size - view.nbytes:
             return None

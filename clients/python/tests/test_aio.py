@@ -89,21 +89,24 @@ def test_the_seed_example_backs_up_and_reports_the_write_it_cannot_do(server, se
 
 def test_events_come_in_completion_order(server, seed):
     """A large read submitted first completes after small ones submitted
-    behind it: its bytes must cross the stream's 64 MiB read budget, which
-    only the events() loop drains."""
+    behind it. Not by chance: the large one comes over gRPC, so its bytes
+    must pass the stream's 64 MiB read budget, which only the events() loop
+    drains; the small ones land in shared memory, which takes no budget."""
     mkdirs(server, "order")
     sparse_file(server.root / "order/large.bin", 192 * MIB)
     small = [f"order/s{i}" for i in range(5)]
     for i, name in enumerate(small):
-        (server.root / name).write_bytes(bytes([i]) * 4096)
+        (server.root / name).write_bytes(bytes([i + 1]) * 4096)
+    shared = overlapd.SharedBuffer(len(small) * 4096)
     aio.readfile("order/large.bin", bytearray(192 * MIB))
-    for name in small:
-        aio.readfile(name)
+    for i, name in enumerate(small):
+        aio.readfile(name, shared.view[i * 4096:(i + 1) * 4096])  # a slice of it
     with aio.events() as events:
-        order = [(e.fname, e.type) for e in events]
-    assert {t for _, t in order} == {EventType.FileReadComplete}
-    assert [n for n, _ in order][-1] == "order/large.bin"  # submitted first, done last
-    assert sorted(n for n, _ in order[:-1]) == small
+        order = [(e.fname, e.type, e.error) for e in events]
+    assert {(t, err) for _, t, err in order} == {(EventType.FileReadComplete, None)}
+    assert [n for n, _, _ in order][-1] == "order/large.bin"  # submitted first, done last
+    assert sorted(n for n, _, _ in order[:-1]) == small
+    assert bytes(shared.view[4 * 4096:]) == b"\5" * 4096
 
 
 def test_readfile_returns_before_the_read_completes(server, seed):
