@@ -139,6 +139,9 @@ print(section)
 marker = lines[0]
 text = open(doc).read() if os.path.exists(doc) else ""
 i = text.find("<!-- lane:")
-text = (text[:i] if i >= 0 else text.rstrip("\n") + "\n\n") + section
+# Sections of other scripts after this one (<!-- name: ... -->) stay.
+j = text.find("\n<!-- ", i + 1) if i >= 0 else -1
+rest = text[j + 1:] if j >= 0 else ""
+text = (text[:i] if i >= 0 else text.rstrip("\n") + "\n\n") + section + ("\n" + rest if rest else "")
 open(doc, "w").write(text)
 PY
