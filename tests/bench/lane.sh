@@ -40,12 +40,7 @@ head -c "$((mib << 20))" /dev/urandom > "${root}/big.bin"
 for ((i = 0; i < small; i++)); do head -c 4096 /dev/urandom > "${root}/small/f${i}"; done
 
 timeout 10 true  # coreutils present
-"${bin}/overlapd" --root "${root}" --listen 127.0.0.1:0 --metrics-listen "" \
-  > "${work}/ready" 2> "${work}/server.log" &
-server_pid=$!
-for ((i = 0; i < 100; i++)); do grep -q "overlapd ready" "${work}/ready" 2>/dev/null && break; sleep 0.1; done
-addr="$(grep -o 'grpc=[^ ]*' "${work}/ready" | cut -d= -f2)"
-[[ -n "${addr}" ]] || { cat "${work}/server.log" >&2; exit 1; }
+start_overlapd "${work}" --root "${root}" --metrics-listen ""
 
 now() { date +%s.%N; }
 timed() {  # NAME CMD...: one JSON line per run set

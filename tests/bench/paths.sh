@@ -5,3 +5,15 @@ repo="$(cd "${here}/../.." && pwd)"
 build="${BUILD_DIR:-build}"
 [[ "${build}" = /* ]] || build="${repo}/${build}"
 bin="${build}/bin"
+
+# start_overlapd WORK ARGS...: starts ${bin}/overlapd with ARGS on a free
+# loopback port in the background (its ready line in WORK/ready, its log in
+# WORK/server.log); sets server_pid and addr (HOST:PORT), or exits.
+start_overlapd() {
+  local work="$1"; shift
+  "${bin}/overlapd" --listen 127.0.0.1:0 "$@" > "${work}/ready" 2> "${work}/server.log" &
+  server_pid=$!
+  for ((i = 0; i < 100; i++)); do grep -q "overlapd ready" "${work}/ready" 2>/dev/null && break; sleep 0.1; done
+  addr="$(grep -o 'grpc=[^ ]*' "${work}/ready" | cut -d= -f2)"
+  [[ -n "${addr}" ]] || { cat "${work}/server.log" >&2; exit 1; }
+}

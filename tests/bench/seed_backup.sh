@@ -4,7 +4,7 @@
 # (each read into shared memory, NAME.bak written from it as the read
 # completes) vs `cp` of the same three files, in parallel. Both are timed as
 # whole processes (Python's start and imports included), alternately, the
-# backups removed before each run. Every figure is the median of BENCH_RUNS
+# backups removed and the page cache synced before each run. Every figure is the median of BENCH_RUNS
 # runs (default 3, at least 3). Writes its section of docs/PERFORMANCE.md
 # (between its markers) and prints it.
 #
@@ -14,11 +14,11 @@
 # SEED_MIB (each file, default 1024).
 set -euo pipefail
 
-source "$(dirname "${BASH_SOURCE[0]}")/paths.sh"  # here, repo, build, bin
+source "$(dirname "${BASH_SOURCE[0]}")/paths.sh"  # here, repo, build, bin, start_overlapd
 runs="${BENCH_RUNS:-3}"; (( runs >= 3 )) || runs=3
 doc="${BENCH_DOC:-${repo}/docs/PERFORMANCE.md}"
 mib="${SEED_MIB:-1024}"
-work="$(mktemp -d /tmp/overlapd-seed.XXXXXX)"
+work="$(mktemp -d "${TMPDIR:-/tmp}/seed-backup-bench.XXXXXX")"
 root="${work}/data"
 results="${work}/results.jsonl"
 server_pid=""
@@ -34,12 +34,7 @@ log "creating 3 files of ${mib} MiB"
 for i in 1 2 3; do head -c "$((mib << 20))" /dev/urandom > "${root}/raw.${i}"; done
 cat "${root}"/raw.* > /dev/null  # hot
 
-"${bin}/overlapd" --root "${root}" --listen 127.0.0.1:0 --metrics-listen "" \
-  > "${work}/ready" 2> "${work}/server.log" &
-server_pid=$!
-for ((i = 0; i < 100; i++)); do grep -q "overlapd ready" "${work}/ready" 2>/dev/null && break; sleep 0.1; done
-addr="$(grep -o 'grpc=[^ ]*' "${work}/ready" | cut -d= -f2)"
-[[ -n "${addr}" ]] || { cat "${work}/server.log" >&2; exit 1; }
+start_overlapd "${work}" --root "${root}" --metrics-listen ""
 export PYTHONPATH="${repo}/clients/python:${build}/clients/python/gen"
 
 seed() {
@@ -54,7 +49,11 @@ cp3() {  # waits for its three cp only (a bare `wait` would wait for the server 
 now() { date +%s.%N; }
 timed() {  # NAME CMD...: one JSON line per run
   local name="$1"; shift
+  # Each run starts with no dirty page cache: the previous run's 3 GiB of
+  # writes (and the sources, at first) would otherwise still be going to the
+  # disk, and the kernel throttles a writer while they are.
   rm -f "${root}"/*.bak
+  sync
   local t0; t0="$(now)"; "$@" 2>> "${work}/${name}.log"; local t1; t1="$(now)"
   printf '{"what": "%s", "s": %s}\n' "${name}" "$(awk "BEGIN { printf \"%.4f\", ${t1} - ${t0} }")" >> "${results}"
 }

@@ -117,13 +117,13 @@ class Client:
         token: a bearer token. credentials: TLS, None for plaintext.
         max_calls: Execute calls open at once (below the server's
             ``max_streams_per_connection``).
-        verify: check CRC32Cs of what is read.
+        verify: check CRC32Cs of what is read (see :class:`overlapd.aio.Client`).
         options: extra gRPC channel options.
     """
 
     def __init__(self, target: str = "127.0.0.1:50051", *, token: Optional[str] = None,
                  credentials: Optional[grpc.ChannelCredentials] = None, max_calls: int = 64,
-                 verify: bool = True, options: Sequence[Tuple[str, object]] = ()) -> None:
+                 verify: Optional[bool] = None, options: Sequence[Tuple[str, object]] = ()) -> None:
         opts = [("grpc.max_receive_message_length", -1),
                 ("grpc.max_send_message_length", -1), *options]
         self._channel = (grpc.aio.insecure_channel(target, options=opts) if credentials is None
@@ -251,7 +251,11 @@ class Client:
         assert self._seed is not None
         stream = self._seed[1]
         while tracker.outstanding:
-            raw = await stream.__anext__()
+            try:
+                raw = await stream.__anext__()
+            except StopAsyncIteration:
+                raise broken(f"the session ended with {tracker.outstanding} op(s) "
+                             "outstanding") from None
             done, more = tracker.feed(raw)
             for b in more:
                 s.submit(b, tag=b.tag)

@@ -124,6 +124,7 @@ def broken(message: str, path: str = "") -> OverlapdError:
 
 
 def corrupt(message: str, path: str, event: Optional[pb.Event] = None) -> OverlapdError:
+    """Data that is wrong: a CRC32C mismatch, a gap, a short write (DATA_LOSS)."""
     return OverlapdError(grpc.StatusCode.DATA_LOSS, message, path=path, event=event)
 
 

@@ -109,15 +109,19 @@ class SharedBuffer:
 
     @property
     def registered(self) -> bool:
+        """Whether the server holds the buffer (its connection is open)."""
         return self._conn is not None
 
     def unregister(self) -> None:
+        """Ends the registration: the server unmaps the memory once its ops
+        on it have finished."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
             self.handle = b""
 
     def close(self) -> None:
+        """Unregisters and unmaps the buffer; views of it must be gone."""
         self.unregister()
         if self.fd >= 0:
             self.view.release()

@@ -5,7 +5,7 @@ turn into. :mod:`overlapd.aio` (threads of grpc) and :mod:`overlapd.asyncio`
 
 Example::
 
-    tracker = Tracker(client.capabilities(), verify=True)
+    tracker = Tracker(client.capabilities())
     handle, batches = tracker.read("a.bin", Target.allocate())
     for b in batches:
         session.submit(b, tag=b.tag)
@@ -129,7 +129,7 @@ class Tracker:
     larger than one op goes in stages: the truncating piece first, then the
     others at once, the last one alone after them when durable."""
 
-    def __init__(self, caps: pb.Capabilities, *, verify: bool = True,
+    def __init__(self, caps: pb.Capabilities, *, verify: Optional[bool] = None,
                  piece_bytes: int = 4 << 20) -> None:
         self._caps = caps
         self._verify = verify
@@ -230,7 +230,7 @@ class Tracker:
         try:
             if ev.offset < seg.start or ev.offset + ev.bytes > seg.start + seg.length:
                 raise corrupt(f"a chunk at offset {ev.offset} is outside the Read", "", ev)
-            state.target.place(ev.offset - seg.start, ev, self._verify)
+            state.target.place(ev.offset - seg.start, ev, state.target.checks(self._verify))
             seg.spans.append((ev.offset, ev.bytes, ev.crc32c))
         except OverlapdError as e:
             e.path = e.path or state.handle.fname
@@ -253,8 +253,8 @@ class Tracker:
             state.stat = ev.stat
         if state.segment is not None:
             try:
-                check_segment(state.segment, ev, name, self._verify)
                 assert state.target is not None
+                check_segment(state.segment, ev, name, state.target.checks(self._verify))
                 state.target.finish(ev.bytes)
             except OverlapdError as e:
                 state.error = e

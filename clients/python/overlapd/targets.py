@@ -52,6 +52,11 @@ class Target:
         """The Read's length for a caller's ``length`` (0: to the end)."""
         return length
 
+    def checks(self, verify: Optional[bool]) -> bool:
+        """Whether CRC32Cs are checked for the client's ``verify``: unless
+        False, for bytes that came in messages."""
+        return verify is not False
+
     def place(self, at: int, ev: pb.Event, verify: bool) -> None:
         """Puts the READ_CHUNK ``ev`` at byte ``at`` of the read."""
         data = _checked(ev, verify)
@@ -97,16 +102,19 @@ class ViewTarget(Target):
         self._view = view.cast("B") if view.format != "B" or view.ndim != 1 else view
 
     def request_length(self, length: int) -> int:
+        """``length``, or one byte more than the buffer for a read to the end."""
         if length > len(self._view):
             raise ValueError(f"length {length} is larger than the buffer ({len(self._view)})")
         return length or len(self._view) + 1
 
     def place(self, at: int, ev: pb.Event, verify: bool) -> None:
+        """Copies the chunk's data to its offset in the caller's buffer."""
         if at + ev.bytes > len(self._view):
             raise _too_small(len(self._view))
         self._view[at:at + ev.bytes] = _checked(ev, verify)
 
     def result(self) -> memoryview:
+        """The part of the caller's buffer read into."""
         return self._view[:self._n]
 
 
@@ -122,11 +130,18 @@ class SharedTarget(Target):
         self.ref = pb.BufferRef(handle=buf.handle, offset=base)
 
     def request_length(self, length: int) -> int:
+        """``length`` (0: to the end; the server checks that it fits)."""
         if length > self._size:
             raise ValueError(f"length {length} is larger than the buffer ({self._size})")
         return length
 
+    def checks(self, verify: Optional[bool]) -> bool:
+        """Only when asked (True): the bytes never were in a message, the
+        server wrote them here itself. Coverage is checked regardless."""
+        return verify is True
+
     def place(self, at: int, ev: pb.Event, verify: bool) -> None:
+        """Checks the chunk the server wrote into the buffer."""
         if at + ev.bytes > self._size:
             raise _too_small(self._size)
         start = self._base + at
@@ -134,6 +149,7 @@ class SharedTarget(Target):
             raise corrupt(f"CRC32C mismatch in the shared buffer at offset {ev.offset}", "", ev)
 
     def result(self) -> memoryview:
+        """The range of the shared buffer read into."""
         return self._buf.view[self._base:self._base + self._n]
 
 

@@ -139,7 +139,7 @@ def test_reads_land_where_asked_and_failures_name_their_code(server):
     data = os.urandom(3 * MIB + 17)
     (server.root / "where/a.bin").write_bytes(data)
     shared = overlapd.SharedBuffer(4 * MIB)
-    with aio.Client(server.target) as c:
+    with aio.Client(server.target, verify=True) as c:  # CRCs in shared memory too
         into = bytearray(4 * MIB)
         handles = {
             "bytearray": c.readfile("where/a.bin", into),
