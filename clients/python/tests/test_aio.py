@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import json
+import mmap
 import os
 import subprocess
 import sys
@@ -144,10 +145,12 @@ def test_reads_land_where_asked_and_failures_name_their_code(server):
     shared = overlapd.SharedBuffer(4 * MIB)
     with aio.Client(server.target, verify=True) as c:  # CRCs in shared memory too
         into = bytearray(4 * MIB)
+        anonymous = mmap.mmap(-1, 4 * MIB)
         handles = {
             "bytearray": c.readfile("where/a.bin", into),
             "view": c.readfile("where/a.bin", memoryview(into)[MIB:], offset=MIB),
             "shared": c.readfile("where/a.bin", shared),
+            "mmap": c.readfile("where/a.bin", anonymous),
             "new": c.readfile("where/a.bin", offset=10, length=100),
             "small": c.readfile("where/a.bin", bytearray(10)),
             "missing": c.readfile("where/none"),
@@ -158,6 +161,7 @@ def test_reads_land_where_asked_and_failures_name_their_code(server):
         assert bytes(into[:len(data)]) == data and bytes(ev["view"].buf) == data[MIB:]
         assert ev["shared"].buf.obj is shared._map and bytes(ev["shared"].buf) == data
         assert bytes(ev["new"].buf) == data[10:110]
+        assert bytes(ev["mmap"].buf) == data and anonymous[:len(data)] == data
         assert ev["small"].error.code == grpc.StatusCode.OUT_OF_RANGE
         assert ev["missing"].type == EventType.FileReadFailed
         assert ev["missing"].error.errno == errno.ENOENT
@@ -169,8 +173,9 @@ def test_reads_land_where_asked_and_failures_name_their_code(server):
         with c.events() as events:
             assert {e.type for e in events} == {EventType.FileWriteComplete}
         assert w1.event and w1.event.bytes == len(data) and w2.event and w3.event
-        del got, ev, handles, w1  # the views of the shared buffer, before closing it
+        del got, ev, handles, w1  # the views of the buffers, before closing them
     shared.close()
+    anonymous.close()
     for name, want in (("from-shared", data), ("from-bytes", data), ("atomic", data[:1000])):
         assert (server.root / "where" / name).read_bytes() == want
 
