@@ -23,16 +23,7 @@ doc="${BENCH_DOC:-${repo}/docs/PERFORMANCE.md}"
 mib="${LANE_MIB:-1024}"
 small="${LANE_SMALL:-4000}"
 dur="${BENCH_DURATION:-5}"
-work="$(mktemp -d /tmp/overlapd-lane.XXXXXX)"
-root="${work}/data"
-results="${work}/results.jsonl"
-server_pid=""
-cleanup() {
-  [[ -n "${server_pid}" ]] && kill "${server_pid}" 2>/dev/null && wait "${server_pid}" 2>/dev/null
-  rm -rf "${work}"
-}
-trap cleanup EXIT
-log() { printf '[lane %s] %s\n' "$(date +%T)" "$*" >&2; }
+bench_workdir lane  # work, root, results, log; removed at exit
 
 mkdir -p "${root}/small"
 log "creating a ${mib} MiB file and ${small} files of 4 KiB"

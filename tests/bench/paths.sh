@@ -17,3 +17,20 @@ start_overlapd() {
   addr="$(grep -o 'grpc=[^ ]*' "${work}/ready" | cut -d= -f2)"
   [[ -n "${addr}" ]] || { cat "${work}/server.log" >&2; exit 1; }
 }
+
+# bench_workdir NAME: a fresh work folder (work; root=work/data, results=
+# work/results.jsonl), removed at exit with the server start_overlapd
+# started; log MESSAGE prints "[NAME time] MESSAGE" to stderr.
+bench_workdir() {
+  bench_name="$1"
+  work="$(mktemp -d "${TMPDIR:-/tmp}/overlapd-${bench_name}.XXXXXX")"
+  root="${work}/data"
+  results="${work}/results.jsonl"
+  server_pid=""
+  trap bench_cleanup EXIT
+}
+bench_cleanup() {
+  [[ -n "${server_pid}" ]] && kill "${server_pid}" 2>/dev/null && wait "${server_pid}" 2>/dev/null
+  rm -rf "${work}"
+}
+log() { printf '[%s %s] %s\n' "${bench_name}" "$(date +%T)" "$*" >&2; }

@@ -18,16 +18,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/paths.sh"  # here, repo, build, bin, star
 runs="${BENCH_RUNS:-3}"; (( runs >= 3 )) || runs=3
 doc="${BENCH_DOC:-${repo}/docs/PERFORMANCE.md}"
 mib="${SEED_MIB:-1024}"
-work="$(mktemp -d "${TMPDIR:-/tmp}/seed-backup-bench.XXXXXX")"
-root="${work}/data"
-results="${work}/results.jsonl"
-server_pid=""
-cleanup() {
-  [[ -n "${server_pid}" ]] && kill "${server_pid}" 2>/dev/null && wait "${server_pid}" 2>/dev/null
-  rm -rf "${work}"
-}
-trap cleanup EXIT
-log() { printf '[seed %s] %s\n' "$(date +%T)" "$*" >&2; }
+bench_workdir seed-backup  # work, root, results, log; removed at exit
 
 mkdir -p "${root}"
 log "creating 3 files of ${mib} MiB"
