@@ -128,6 +128,6 @@ i = text.find("<!-- lane:")
 # Sections of other scripts after this one (<!-- name: ... -->) stay.
 j = text.find("\n<!-- ", i + 1) if i >= 0 else -1
 rest = text[j + 1:] if j >= 0 else ""
-text = (text[:i] if i >= 0 else text.rstrip("\n") + "\n\n") + section + ("\n" + rest if rest else "")
+text = (text[:i] if i >= 0 else text.rstrip("\n") + "\n\n") + section + rest  # section ends in a blank line
 open(doc, "w").write(text)
 PY
