@@ -26,7 +26,8 @@ allows ``max_streams_per_connection``, 128 by default, so many more tasks
 wait their turn): cancelling the task cancels its call, and the server
 cancels its ops (``OP_CANCELLED``; a ``link_next`` chain stops). The seed
 API (``readfile`` / ``writefile`` / ``events()``) shares one Session stream,
-as :mod:`overlapd.aio` does. Errors are :class:`overlapd.OverlapdError`
+as :mod:`overlapd.aio` does (registering a shared buffer there is one
+short blocking exchange on the server's local Unix socket). Errors are :class:`overlapd.OverlapdError`
 (failed ops, refused batches) and :class:`grpc.aio.AioRpcError` (the call).
 """
 
