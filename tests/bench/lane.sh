@@ -23,16 +23,7 @@ doc="${BENCH_DOC:-${repo}/docs/PERFORMANCE.md}"
 mib="${LANE_MIB:-1024}"
 small="${LANE_SMALL:-4000}"
 dur="${BENCH_DURATION:-5}"
-work="$(mktemp -d /tmp/overlapd-lane.XXXXXX)"
-root="${work}/data"
-results="${work}/results.jsonl"
-server_pid=""
-cleanup() {
-  [[ -n "${server_pid}" ]] && kill "${server_pid}" 2>/dev/null && wait "${server_pid}" 2>/dev/null
-  rm -rf "${work}"
-}
-trap cleanup EXIT
-log() { printf '[lane %s] %s\n' "$(date +%T)" "$*" >&2; }
+bench_workdir lane  # work, root, results, log; removed at exit
 
 mkdir -p "${root}/small"
 log "creating a ${mib} MiB file and ${small} files of 4 KiB"
@@ -40,12 +31,7 @@ head -c "$((mib << 20))" /dev/urandom > "${root}/big.bin"
 for ((i = 0; i < small; i++)); do head -c 4096 /dev/urandom > "${root}/small/f${i}"; done
 
 timeout 10 true  # coreutils present
-"${bin}/overlapd" --root "${root}" --listen 127.0.0.1:0 --metrics-listen "" \
-  > "${work}/ready" 2> "${work}/server.log" &
-server_pid=$!
-for ((i = 0; i < 100; i++)); do grep -q "overlapd ready" "${work}/ready" 2>/dev/null && break; sleep 0.1; done
-addr="$(grep -o 'grpc=[^ ]*' "${work}/ready" | cut -d= -f2)"
-[[ -n "${addr}" ]] || { cat "${work}/server.log" >&2; exit 1; }
+start_overlapd "${work}" --root "${root}" --metrics-listen ""
 
 now() { date +%s.%N; }
 timed() {  # NAME CMD...: one JSON line per run set
@@ -170,6 +156,9 @@ print(section)
 marker = lines[0]
 text = open(doc).read() if os.path.exists(doc) else ""
 i = text.find("<!-- lane:")
-text = (text[:i] if i >= 0 else text.rstrip("\n") + "\n\n") + section
+# Sections of other scripts after this one (<!-- name: ... -->) stay.
+j = text.find("\n<!-- ", i + 1) if i >= 0 else -1
+rest = text[j + 1:] if j >= 0 else ""
+text = (text[:i] if i >= 0 else text.rstrip("\n") + "\n\n") + section + rest  # section ends in a blank line
 open(doc, "w").write(text)
 PY

@@ -114,7 +114,8 @@ class OverlapdError(OSError):
 
 def _rebuild_error(cls: type, code: grpc.StatusCode, message: str, errno: int, path: str,
                    event: Optional[pb.Event]) -> OverlapdError:
-    return cls(code, message, errno, path=path, event=event)
+    error: OverlapdError = cls(code, message, errno, path=path, event=event)
+    return error
 
 
 def broken(message: str, path: str = "") -> OverlapdError:
@@ -123,6 +124,7 @@ def broken(message: str, path: str = "") -> OverlapdError:
 
 
 def corrupt(message: str, path: str, event: Optional[pb.Event] = None) -> OverlapdError:
+    """Data that is wrong: a CRC32C mismatch, a gap, a short write (DATA_LOSS)."""
     return OverlapdError(grpc.StatusCode.DATA_LOSS, message, path=path, event=event)
 
 
@@ -171,7 +173,7 @@ def check_batch(events: Sequence[pb.Event], op_count: int, path: str = "") -> Li
     for i, ev in enumerate(terminal):
         if ev is None:
             raise broken(f"op {i} of the batch has no terminal event", path)
-    return terminal  # type: ignore[return-value]  # no None is left
+    return [ev for ev in terminal if ev is not None]  # all of them: checked above
 
 
 def one_op(events: Sequence[pb.Event], path: str, want: int) -> pb.Event:

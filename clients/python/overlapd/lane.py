@@ -23,14 +23,19 @@ ops on it have finished. Protocol: ``service/buffer_lane.h``.
 from __future__ import annotations
 
 import fcntl
+import gc
 import mmap
 import os
 import socket
-from typing import Optional
+import weakref
+from typing import TYPE_CHECKING, Optional
 
 import grpc
 
 from overlapd.errors import OverlapdError
+
+if TYPE_CHECKING:
+    from overlapd.client import Client
 
 # fcntl's sealing constants (Linux); Python 3.8+ has F_ADD_SEALS on Linux.
 _F_ADD_SEALS = getattr(fcntl, "F_ADD_SEALS", 1033)
@@ -64,6 +69,17 @@ class SharedBuffer:
         self.view = memoryview(self._map)
         self.handle = b""
         self._conn: Optional[socket.socket] = None
+        SharedBuffer._by_map[id(self._map)] = self
+
+    #: Every live buffer, by the id of its mapping (see :meth:`of`).
+    _by_map: "weakref.WeakValueDictionary[int, SharedBuffer]" = weakref.WeakValueDictionary()
+
+    @staticmethod
+    def of(view: memoryview) -> Optional["SharedBuffer"]:
+        """The open buffer whose memory ``view`` (a slice of its ``view``)
+        lies in, else None."""
+        buf = SharedBuffer._by_map.get(id(view.obj))
+        return buf if buf is not None and buf.fd >= 0 and buf._map is view.obj else None
 
     def register(self, socket_path: str, token: Optional[str] = None) -> bytes:
         """Registers the buffer with the server at ``socket_path``; returns
@@ -93,19 +109,30 @@ class SharedBuffer:
 
     @property
     def registered(self) -> bool:
+        """Whether the server holds the buffer (its connection is open)."""
         return self._conn is not None
 
     def unregister(self) -> None:
+        """Ends the registration: the server unmaps the memory once its ops
+        on it have finished."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
             self.handle = b""
 
     def close(self) -> None:
+        """Unregisters and unmaps the buffer; views of it must be gone."""
         self.unregister()
         if self.fd >= 0:
             self.view.release()
-            self._map.close()
+            try:
+                self._map.close()
+            except BufferError:
+                # Views of the buffer still held, perhaps only by garbage
+                # cycles (an aio Event and its Handle refer to each other):
+                # collect those, then try once more.
+                gc.collect()
+                self._map.close()
             os.close(self.fd)
             self.fd = -1
 
@@ -116,7 +143,7 @@ class SharedBuffer:
         self.close()
 
 
-def read_into(client, path: str, buf: SharedBuffer, *, buffer_offset: int = 0,
+def read_into(client: "Client", path: str, buf: SharedBuffer, *, buffer_offset: int = 0,
               offset: int = 0, length: int = 0, verify: bool = True,
               token: Optional[str] = None) -> int:
     """:meth:`overlapd.Client.read_into`: one Read op whose bytes land in
@@ -145,4 +172,4 @@ def read_into(client, path: str, buf: SharedBuffer, *, buffer_offset: int = 0,
             received += ev.bytes
     if total is None or received != total:
         raise corrupt(f"{received} bytes in chunks, READ_COMPLETE says {total}", path)
-    return total
+    return int(total)

@@ -57,7 +57,7 @@ def write_all(f: IO[bytes], data: bytes) -> None:
     """Writes all of ``data`` to ``f``, looping on a short write."""
     view = memoryview(data)
     while view:
-        n = f.write(view)  # type: ignore[arg-type]  # a memoryview is a buffer
+        n = f.write(view)
         if n is None:
             if isinstance(f, io.RawIOBase):  # non-blocking and would block
                 raise BlockingIOError(_errno.EAGAIN, "destination would block")

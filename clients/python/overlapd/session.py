@@ -75,7 +75,7 @@ class Session:
             item = self._requests.get()
             if item is Session._CLOSE:
                 return
-            yield item  # type: ignore[misc]
+            yield item
 
     def submit(self, batch_or_ops: BatchLike, *, tag: Optional[int] = None) -> int:
         """Sends a batch and returns its tag (given, or a fresh one), to pass

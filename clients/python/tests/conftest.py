@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import urllib.request
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -58,6 +59,20 @@ class Server:
 
     def client(self) -> overlapd.Client:
         return overlapd.Client(self.target, timeout=60)
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The value of one sample of the server's /metrics (0 when absent)."""
+        with urllib.request.urlopen(f"http://{self.metrics}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        for line in text.splitlines():
+            key, _, value = line.rpartition(" ")
+            if key.split("{")[0] != name:
+                continue
+            have = key[len(name):].strip("{}")
+            if sorted(have.split(",")) == sorted(want.split(",")) or (not want and not have):
+                return float(value)
+        return 0.0
 
 
 def _run_server(tmp_path_factory: pytest.TempPathFactory,

@@ -2,7 +2,8 @@
 
     rss_probe.py TARGET MODE REMOTE LOCAL
 
-MODE is write_from (LOCAL -> REMOTE), write_file (LOCAL read into memory
+MODE is aio_shared or aio_bytearray (a seed readfile, see aio_read),
+write_from (LOCAL -> REMOTE), write_file (LOCAL read into memory
 first, then sent), read_to (REMOTE -> LOCAL) or read_file (REMOTE into
 memory; LOCAL unused). Prints {"base_kib": ..., "peak_kib": ..., "bytes": ..., ...}: the resident
 set once the client is connected (and, for write_file, the data loaded), and
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import resource
 import sys
+import time
 from typing import Dict
 
 import overlapd
@@ -46,8 +48,36 @@ def start_measure() -> int:
     return status_kib()["VmRSS"]
 
 
+def aio_read(target: str, mode: str, remote: str) -> None:
+    """One seed readfile of ``remote`` into a 1 GiB buffer made (untouched)
+    before the measure starts: a SharedBuffer (aio_shared) or a bytearray."""
+    from overlapd import aio
+
+    # verify=False: the CRC32C below checks every byte once, against the file's.
+    with aio.Client(target, verify=False) as client:
+        lane = client.lane  # connected, capabilities known
+        size = 1 << 30
+        buf = overlapd.SharedBuffer(size) if mode == "aio_shared" else bytearray(size)
+        base = start_measure()
+        t0 = time.monotonic()
+        client.readfile(remote, buf)
+        with client.events() as events:
+            event = next(iter(events))
+        t1 = time.monotonic()
+        if event.error:
+            raise event.error
+        n = event.bytes
+        crc = crc32c.crc32c(event.buf)
+        peak = status_kib()["VmHWM"]
+    print(f"read in {t1 - t0:.2f} s", file=sys.stderr)
+    print(json.dumps({"base_kib": base, "peak_kib": peak, "bytes": n, "crc32c": crc,
+                      "lane": lane}))
+
+
 def main() -> None:
     target, mode, remote, local = sys.argv[1:5]
+    if mode.startswith("aio_"):
+        return aio_read(target, mode, remote)
     with overlapd.Client(target, timeout=120) as client:
         client.capabilities()  # connected: the channel's memory is in the base
         if mode == "write_file":
