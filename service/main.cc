@@ -118,8 +118,7 @@ void Reload(const ServerConfig& config, TokenStore& tokens, PlacementStore* plac
 // streams whose client stopped reading and, every 10 s, hands memory freed
 // since back to the OS; on SIGHUP reloads (Reload).
 int ServeUntilStopped(const ServerConfig& config, ServiceContext& ctx, TokenStore& tokens,
-                      PlacementStore* placement, Operations& operations,
-                      const sigset_t& stop_signals) {
+                      Operations& operations, const sigset_t& stop_signals) {
   const uint64_t stall_ns = static_cast<uint64_t>(config.write_stall_seconds) * 1'000'000'000;
   uint64_t last_release_ns = MonotonicNs();
   for (;;) {
@@ -135,7 +134,7 @@ int ServeUntilStopped(const ServerConfig& config, ServiceContext& ctx, TokenStor
       continue;
     }
     if (sig != SIGHUP) return sig;
-    Reload(config, tokens, placement, *ctx.metrics, operations);
+    Reload(config, tokens, ctx.placement, *ctx.metrics, operations);
   }
 }
 
@@ -203,12 +202,8 @@ int Run(ServerConfig& config, const OperatorOptions& ops) {
   (*metrics)->SetBuildInfo(std::string((*engine)->name()), engine_fallback);
   TokenStore tokens;
   if (absl::Status loaded = LoadTokensAtStart(config, tokens); !loaded.ok()) return Fail(loaded);
-
   PlacementStore placement(config.node_name);
-  if (!config.placement_file.empty()) {
-    absl::Status loaded = LoadPlacement(config.placement_file, placement, **metrics);
-    if (!loaded.ok()) return Fail(loaded);
-  }
+  if (absl::Status s = LoadPlacementAtStart(config, placement, **metrics); !s.ok()) return Fail(s);
 
   ServiceContext ctx;
   // Without --tokens every call is allowed, and no call pays for the check.
@@ -239,11 +234,8 @@ int Run(ServerConfig& config, const OperatorOptions& ops) {
                      "serving " + config.root + " on " + grpc->address);
   AnnounceReady(config, **engine, grpc->address, **metrics);
 
-  const int sig = ServeUntilStopped(config, ctx, tokens,
-                                    config.placement_file.empty() ? nullptr : &placement,
-                                    operations, stop_signals);
-  spdlog::info("{}: draining (up to {} s for calls in flight)", strsignal(sig),
-               config.drain_seconds);
+  const int sig = ServeUntilStopped(config, ctx, tokens, operations, stop_signals);
+  spdlog::info("{}: draining (up to {} s for calls)", strsignal(sig), config.drain_seconds);
   operations.Stopping(*grpc->server);
   if (grpc->listener != nullptr) grpc->listener->Stop();  // new connections are refused
   Drain(config, ctx, *grpc->server, jobs);

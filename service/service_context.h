@@ -28,7 +28,7 @@ struct ServiceContext {
   EventLog* log = nullptr;  // also hands out every event's seq
   const TokenStore* tokens = nullptr;  // bearer tokens; null or empty: off
   // The placement map (--placement); null: this node owns every path.
-  const PlacementStore* placement = nullptr;
+  PlacementStore* placement = nullptr;  // SIGHUP swaps its map (main.cc)
   // The server-wide budget of read bytes in flight, above every stream's
   // and job's own credit (--max-read-buffer-bytes). Null: none.
   io::ReadCredit* read_budget = nullptr;

@@ -125,6 +125,12 @@ absl::Status LoadPlacement(const std::string& path, PlacementStore& store, Metri
   return absl::OkStatus();
 }
 
+absl::Status LoadPlacementAtStart(const ServerConfig& config, PlacementStore& store,
+                                  Metrics& metrics) {
+  if (config.placement_file.empty()) return absl::OkStatus();
+  return LoadPlacement(config.placement_file, store, metrics);
+}
+
 std::string BesideRoot(const std::string& root, const std::string& suffix) {
   std::string path = root;
   while (path.size() > 1 && path.back() == '/') path.pop_back();

@@ -50,6 +50,11 @@ absl::Status LoadTokensAtStart(const ServerConfig& config, TokenStore& store);
 // on error (a bad file, a map without this node) the map in force stays.
 absl::Status LoadPlacement(const std::string& path, PlacementStore& store, Metrics& metrics);
 
+// --placement given: loads it into `store` (a map without this node is an
+// error).
+absl::Status LoadPlacementAtStart(const ServerConfig& config, PlacementStore& store,
+                                  Metrics& metrics);
+
 // `root` without trailing slashes, plus `suffix`: a path beside the served
 // directory ("data/" + ".state" is "data.state"), never inside it.
 std::string BesideRoot(const std::string& root, const std::string& suffix);

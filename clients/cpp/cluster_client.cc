@@ -279,7 +279,8 @@ absl::Status ClusterClient::RunPart(Part part, bool follow, const EventFn& deliv
 
 std::vector<NodeStatus> ClusterClient::Nodes() {
   std::vector<NodeStatus> out;
-  for (const v1::PlacementNode& node : placement().nodes()) {
+  const v1::Placement map = placement();  // a copy: Refresh may replace the map
+  for (const v1::PlacementNode& node : map.nodes()) {
     NodeStatus s{node, absl::OkStatus(), 0, ""};
     std::unique_ptr<Client> client = ClientAt(node.address());
     absl::StatusOr<v1::Placement> served = client->GetPlacement();

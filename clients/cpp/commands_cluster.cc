@@ -54,9 +54,11 @@ std::optional<absl::Status> NodesCommand::Run() {
                  {"map_version", std::to_string(n.map_version)}, {"prefixes", prefixes},
                  {"server_version", n.server_version}});
     } else {
+      std::vector<std::string> shown;  // "" (everything) shown as such
+      for (const std::string& p : prefixes) shown.push_back(p.empty() ? "\"\"" : p);
       std::printf("%s %s %s %lu %s\n", EscapeName(n.node.name()).c_str(),
                   EscapeName(n.node.address()).c_str(), health.c_str(), n.map_version,
-                  EscapeName(absl::StrJoin(prefixes, ",")).c_str());
+                  EscapeName(absl::StrJoin(shown, ",")).c_str());
     }
   }
   return first_down;
