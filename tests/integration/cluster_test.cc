@@ -279,7 +279,7 @@ TEST_F(Cluster, StoppedNodeFailsItsPrefixesUnavailableWhileTheOthersGoOn) {
             std::string::npos) << nodes.out;
 }
 
-TEST_F(Cluster, CrossNodeCopyIsRefused) {
+TEST_F(Cluster, CrossNodeCopyAndChainAreRefusedAndUnownedPathsToo) {
   ASSERT_TRUE(cluster_->Execute([&] {
     v1::Batch b;
     *b.add_ops() = WriteOp(1, "alpha/src", "bytes");
@@ -297,6 +297,30 @@ TEST_F(Cluster, CrossNodeCopyIsRefused) {
   EXPECT_EQ(RedirectOf(FromGrpcWithDetails(direct.status))->reason(), "cross_node");
   EXPECT_EQ(Holders("beta/dst"), "");
   EXPECT_GE(Metric(*nodes_[0], "overlapd_redirects_total{reason=\"cross_node\"}"), 1);
+
+  // A linked chain stays on one node: whole when it does, refused when it
+  // would cross; a path no node owns is refused before any call.
+  v1::Batch chained;
+  *chained.add_ops() = WriteOp(1, "beta/chained", "c");
+  chained.mutable_ops(0)->set_link_next(true);
+  chained.add_ops()->mutable_fsync()->set_path("./beta/chained");
+  chained.mutable_ops(1)->set_tag(2);
+  *chained.add_ops() = WriteOp(3, "gamma/alone", "g");
+  int completed = 0;
+  ASSERT_TRUE(cluster_->Execute(chained, [&](const v1::Event& e) {
+    completed += e.type() == v1::WRITE_COMPLETE || e.type() == v1::FSYNC_COMPLETE;
+  }).ok());
+  EXPECT_EQ(completed, 3);
+  EXPECT_EQ(Holders("beta/chained"), "b");
+  chained.mutable_ops(1)->mutable_fsync()->set_path("alpha/src");
+  s = cluster_->Execute(chained, [](const v1::Event&) {});
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("ops[1].fsync.path \"alpha/src\" on node a"), std::string::npos) << s;
+  v1::Batch unowned;
+  *unowned.add_ops() = WriteOp(1, "delta/x", "d");
+  s = cluster_->Execute(unowned, [](const v1::Event&) {});
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("no node of the cluster serves it"), std::string::npos) << s;
 }
 
 TEST_F(Cluster, CliRoutesByTheMapAndListsTheNodes) {
