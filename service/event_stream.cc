@@ -132,7 +132,9 @@ void EventStream::RefuseBatch(uint64_t tag, const absl::Status& status) {
   e.set_type(v1::BATCH_COMPLETE);
   e.mutable_error()->set_code(static_cast<int>(status.code()));
   e.mutable_error()->set_message(std::string(status.message()));
-  if (std::optional<v1::Redirect> r = RedirectOf(status)) *e.mutable_error()->mutable_redirect() = *r;
+  if (std::optional<v1::Redirect> redirect = RedirectOf(status)) {
+    *e.mutable_error()->mutable_redirect() = *std::move(redirect);
+  }
   Push(node);
   Kick();
 }

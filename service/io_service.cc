@@ -121,7 +121,9 @@ grpc::ServerUnaryReactor* IoServiceImpl::BeginUpload(grpc::CallbackServerContext
   absl::StatusOr<std::shared_ptr<const Grant>> grant = Authenticate(context);
   absl::Status allowed = grant.status();
   if (allowed.ok()) allowed = CheckEntryPath(request->path(), "path");
-  if (allowed.ok()) allowed = CheckPathPlacement(request->path(), "path", ctx_.placement, ctx_.metrics);
+  if (allowed.ok()) {
+    allowed = CheckPathPlacement(request->path(), "path", ctx_.placement, ctx_.metrics);
+  }
   if (allowed.ok() && *grant != nullptr) {
     allowed = (*grant)->CheckScope(kScopeWrite, "BeginUpload");
     if (allowed.ok()) allowed = (*grant)->CheckPath(request->path(), "path");

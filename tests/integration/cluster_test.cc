@@ -200,6 +200,8 @@ TEST_F(Cluster, WrongNodeAnswersWithTheRedirectAndChangesNothing) {
   EXPECT_EQ(Holders("gamma/job"), "");
   EXPECT_GE(Metric(*nodes_[0], "overlapd_redirects_total{reason=\"other_node\"}"), 7);
   EXPECT_GE(Metric(*nodes_[0], "overlapd_redirects_total{reason=\"unowned\"}"), 1);
+  // The access log's reason and its metric name the refusals too.
+  EXPECT_GE(Metric(*nodes_[0], "overlapd_batches_refused_total{reason=\"placement\"}"), 4);
   EXPECT_EQ(Metric(*nodes_[0], "overlapd_placement_version"), 2);
 }
 
