@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "service/event_stream.h"
@@ -16,6 +17,7 @@ constexpr int kUnknown = 2;
 constexpr int kInvalidArgument = 3;
 constexpr int kPermissionDenied = 7;
 constexpr int kResourceExhausted = 8;
+constexpr int kFailedPrecondition = 9;
 constexpr int kUnimplemented = 12;
 constexpr int kInternal = 13;
 constexpr int kUnavailable = 14;
@@ -83,6 +85,8 @@ absl::string_view RefusalReason(int code, absl::string_view message) {
     case kResourceExhausted: return "limit";
     case kUnavailable: return "shutting_down";
     case kUnimplemented: return "unimplemented";
+    case kFailedPrecondition:  // placement_check.cc: every message names the map
+      return absl::StrContains(message, "placement map") ? "placement" : "";
     default: return "";
   }
 }

@@ -62,7 +62,9 @@ struct AccessLogOptions {
 // metrics: an AuthFailureReason ("missing_token", "malformed_token",
 // "unknown_token", "scope", "prefix"), or "sandbox" (PERMISSION_DENIED for
 // a path), "invalid" (INVALID_ARGUMENT), "limit" (RESOURCE_EXHAUSTED),
-// "shutting_down" (UNAVAILABLE), "unimplemented"; "" for other codes.
+// "shutting_down" (UNAVAILABLE), "unimplemented", "placement" (a cluster
+// node's redirect: FAILED_PRECONDITION naming the placement map); "" for
+// other codes.
 absl::string_view RefusalReason(int code, absl::string_view message);
 
 // A token bucket: `rate` events a second, bursts of up to `rate`.

@@ -51,6 +51,11 @@ TEST(RefusalReasonTest, NamesTheReasonsOfTheRealMessages) {
   EXPECT_EQ(reason(absl::ResourceExhaustedError("too many ops")), "limit");
   EXPECT_EQ(reason(absl::UnavailableError("server shutting down")), "shutting_down");
   EXPECT_EQ(reason(absl::NotFoundError("no job 7")), "");
+  EXPECT_EQ(reason(absl::FailedPreconditionError(
+                "ops[0].read.path: \"b/x\" belongs to node b at b:1 (placement map version 2), "
+                "not to this node a; send it there")),
+            "placement");
+  EXPECT_EQ(reason(absl::FailedPreconditionError("buffer released")), "");
   // Only token refusals are authentication failures.
   EXPECT_EQ(AuthFailureReason(static_cast<int>(scope.code()), scope.message()), "scope");
   EXPECT_EQ(AuthFailureReason(7, "ops[0].read.path: path leads outside the root"), "");

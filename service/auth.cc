@@ -14,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "ioengine/flag_file.h"
+#include "ioengine/path_parts.h"
 #include "service/op_table.h"
 
 namespace overlapd {
@@ -71,31 +72,11 @@ bool UnderPrefix(absl::string_view path, absl::string_view prefix) {
          (absl::StartsWith(path, prefix) && path[prefix.size()] == '/');
 }
 
-namespace {
-
-// The components of `path` after "." and ".." are applied; false when ".."
-// climbs above the start.
-bool Normalise(absl::string_view path, std::vector<absl::string_view>* parts) {
-  parts->clear();
-  for (absl::string_view part : absl::StrSplit(path, '/')) {
-    if (part.empty() || part == ".") continue;
-    if (part == "..") {
-      if (parts->empty()) return false;
-      parts->pop_back();
-    } else {
-      parts->push_back(part);
-    }
-  }
-  return true;
-}
-
-}  // namespace
-
 bool PathUnderPrefix(absl::string_view path, absl::string_view prefix) {
   std::vector<absl::string_view> p, want;
-  if (!Normalise(prefix, &want)) return false;
+  if (!NormalisePath(prefix, &want)) return false;
   if (want.empty()) return true;
-  if (!Normalise(path, &p) || p.size() < want.size()) return false;
+  if (!NormalisePath(path, &p) || p.size() < want.size()) return false;
   return std::equal(want.begin(), want.end(), p.begin());
 }
 

@@ -59,6 +59,10 @@ struct ServerConfig {
   std::string tls_key;
   std::string tls_client_ca;
   std::string tokens_file;  // bearer tokens; see auth.h
+  // A cluster's placement map and this node's name in it (placement.h);
+  // empty: one node owns every path.
+  std::string placement_file;
+  std::string node_name;
   // Outside the root: the key that proves temp names (temp_names.h) and the
   // state store (state_store.h). Empty: the root's sibling "ROOT.state".
   std::string state_dir;

@@ -6,6 +6,7 @@
 #include "absl/synchronization/mutex.h"
 #include "ioengine/chunk_buffers.h"
 #include "service/convert.h"
+#include "service/placement_check.h"
 #include "service/status_util.h"
 
 namespace overlapd {
@@ -84,6 +85,7 @@ bool EventStream::HasOpCredit(uint32_t ops) const {
 absl::StatusOr<BufferPins> EventStream::CheckBatch(const v1::Batch& batch,
                                                    const Grant* grant) const {
   OVERLAPD_RETURN_IF_ERROR(ValidateBatch(batch, limits_));
+  OVERLAPD_RETURN_IF_ERROR(CheckPlacement(batch, ctx_.placement, ctx_.metrics));
   OVERLAPD_RETURN_IF_ERROR(AuthorizeBatch(batch, grant));
   return ResolveBuffers(ctx_.buffers, batch, grant);
 }
@@ -131,6 +133,9 @@ void EventStream::RefuseBatch(uint64_t tag, const absl::Status& status) {
   e.set_type(v1::BATCH_COMPLETE);
   e.mutable_error()->set_code(static_cast<int>(status.code()));
   e.mutable_error()->set_message(std::string(status.message()));
+  if (std::optional<v1::Redirect> redirect = RedirectOf(status)) {
+    *e.mutable_error()->mutable_redirect() = *std::move(redirect);
+  }
   Push(node);
   Kick();
 }

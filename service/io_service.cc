@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "service/convert.h"
+#include "service/placement_check.h"
 #include "service/status_util.h"
 #include "service/wire_names.h"
 #include "service/batch_reactors.h"
@@ -120,6 +121,9 @@ grpc::ServerUnaryReactor* IoServiceImpl::BeginUpload(grpc::CallbackServerContext
   absl::StatusOr<std::shared_ptr<const Grant>> grant = Authenticate(context);
   absl::Status allowed = grant.status();
   if (allowed.ok()) allowed = CheckEntryPath(request->path(), "path");
+  if (allowed.ok()) {
+    allowed = CheckPathPlacement(request->path(), "path", ctx_.placement, ctx_.metrics);
+  }
   if (allowed.ok() && *grant != nullptr) {
     allowed = (*grant)->CheckScope(kScopeWrite, "BeginUpload");
     if (allowed.ok()) allowed = (*grant)->CheckPath(request->path(), "path");
@@ -184,6 +188,18 @@ grpc::ServerUnaryReactor* IoServiceImpl::GetCapabilities(
     response->set_buffer_lane(true);
     response->set_buffer_socket(ctx_.buffer_socket);
     response->set_max_buffer_bytes(ctx_.buffers->max_bytes());
+  }
+  return FinishUnary(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* IoServiceImpl::GetPlacement(grpc::CallbackServerContext* context,
+                                                      const v1::GetPlacementRequest*,
+                                                      v1::Placement* response) {
+  absl::StatusOr<std::shared_ptr<const Grant>> grant = Authenticate(context);
+  if (!grant.ok()) return FinishUnary(context, grant.status());
+  if (ctx_.placement != nullptr) {
+    *response = ctx_.placement->Get()->proto();
+    response->set_node(ctx_.placement->node());
   }
   return FinishUnary(context, absl::OkStatus());
 }

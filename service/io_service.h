@@ -41,6 +41,9 @@ class IoServiceImpl final : public v1::IoService::CallbackService {
   grpc::ServerUnaryReactor* BeginUpload(grpc::CallbackServerContext* context,
                                         const v1::BeginUploadRequest* request,
                                         v1::Upload* response) override;
+  grpc::ServerUnaryReactor* GetPlacement(grpc::CallbackServerContext* context,
+                                         const v1::GetPlacementRequest* request,
+                                         v1::Placement* response) override;
 
  private:
   // RESOURCE_EXHAUSTED when --max-streams streaming calls are open.

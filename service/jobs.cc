@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "service/auth.h"
 #include "service/convert.h"
+#include "service/placement_check.h"
 
 namespace overlapd {
 
@@ -183,6 +184,7 @@ absl::Status JobNotFound(uint64_t id) {
 void JobManager::Submit(v1::Batch& batch, const std::string& prefix, BufferPins pins,
                         SubmitDone done) {
   absl::Status valid = ValidateBatch(batch, ctx_.config->limits);
+  if (valid.ok()) valid = CheckPlacement(batch, ctx_.placement, ctx_.metrics);
   if (valid.ok() && batch.ops_size() == 0) {
     valid = absl::InvalidArgumentError("ops: a job needs at least one op");
   }

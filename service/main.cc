@@ -93,10 +93,31 @@ void AnnounceReady(const ServerConfig& config, const io::Engine& engine,
   std::fflush(stdout);
 }
 
+// SIGHUP: rereads the token file (calls already running keep the grant they
+// were authenticated with) and the placement map (a batch already admitted
+// runs under the map it was checked against). A file that fails to load
+// leaves what is in force.
+void Reload(const ServerConfig& config, TokenStore& tokens, PlacementStore* placement,
+            Metrics& metrics, Operations& operations) {
+  if (placement != nullptr) {
+    if (absl::Status s = LoadPlacement(config.placement_file, *placement, metrics); !s.ok()) {
+      spdlog::error("SIGHUP: {}; the placement map in force stays", std::string(s.message()));
+    }
+  }
+  if (config.tokens_file.empty()) {
+    spdlog::info("SIGHUP: no --tokens file to reload");
+    return;
+  }
+  operations.Reloading();
+  if (absl::Status reloaded = LoadTokens(config.tokens_file, tokens); !reloaded.ok()) {
+    spdlog::error("SIGHUP: {}; the tokens in force stay", std::string(reloaded.message()));
+  }
+  operations.Reloaded();
+}
+
 // Waits for SIGINT or SIGTERM and returns it. Meanwhile, once a second, cuts
 // streams whose client stopped reading and, every 10 s, hands memory freed
-// since back to the OS; on SIGHUP rereads the token file (calls already
-// running keep the grant they were authenticated with).
+// since back to the OS; on SIGHUP reloads (Reload).
 int ServeUntilStopped(const ServerConfig& config, ServiceContext& ctx, TokenStore& tokens,
                       Operations& operations, const sigset_t& stop_signals) {
   const uint64_t stall_ns = static_cast<uint64_t>(config.write_stall_seconds) * 1'000'000'000;
@@ -114,15 +135,7 @@ int ServeUntilStopped(const ServerConfig& config, ServiceContext& ctx, TokenStor
       continue;
     }
     if (sig != SIGHUP) return sig;
-    if (config.tokens_file.empty()) {
-      spdlog::info("SIGHUP: no --tokens file to reload");
-      continue;
-    }
-    operations.Reloading();
-    if (absl::Status reloaded = LoadTokens(config.tokens_file, tokens); !reloaded.ok()) {
-      spdlog::error("SIGHUP: {}; the tokens in force stay", std::string(reloaded.message()));
-    }
-    operations.Reloaded();
+    Reload(config, tokens, ctx.placement, *ctx.metrics, operations);
   }
 }
 
@@ -199,10 +212,13 @@ int Run(ServerConfig& config, const OperatorOptions& ops) {
   (*metrics)->SetBuildInfo(std::string((*engine)->name()), engine_fallback);
   TokenStore tokens;
   if (absl::Status loaded = LoadTokensAtStart(config, tokens); !loaded.ok()) return Fail(loaded);
+  PlacementStore placement(config.node_name);
+  if (absl::Status s = LoadPlacementAtStart(config, placement, **metrics); !s.ok()) return Fail(s);
 
   ServiceContext ctx;
   // Without --tokens every call is allowed, and no call pays for the check.
   ctx.tokens = config.tokens_file.empty() ? nullptr : &tokens;
+  ctx.placement = config.placement_file.empty() ? nullptr : &placement;
   ctx.temp_namer = &*temp_namer;
   ctx.read_budget = &read_budget;
   ctx.engine = engine->get();
@@ -229,8 +245,7 @@ int Run(ServerConfig& config, const OperatorOptions& ops) {
   AnnounceReady(config, **engine, grpc->address, **metrics);
 
   const int sig = ServeUntilStopped(config, ctx, tokens, operations, stop_signals);
-  spdlog::info("{}: draining (up to {} s for calls in flight)", strsignal(sig),
-               config.drain_seconds);
+  spdlog::info("{}: draining (up to {} s for calls)", strsignal(sig), config.drain_seconds);
   operations.Stopping(*grpc->server);
   if (grpc->listener != nullptr) grpc->listener->Stop();  // new connections are refused
   Drain(config, ctx, *grpc->server, jobs);

@@ -176,6 +176,27 @@ void Metrics::RegisterStreamFamilies(prometheus::Registry& reg) {
                       .Add({});
 }
 
+const char* RedirectReasonName(RedirectReason reason) {
+  static constexpr const char* kNames[] = {"other_node", "unowned", "cross_node"};
+  return kNames[static_cast<int>(reason)];
+}
+
+void Metrics::RegisterPlacementFamilies(prometheus::Registry& reg) {
+  auto& redirects = prometheus::BuildCounter()
+                        .Name("overlapd_redirects_total")
+                        .Help("Batches refused because a path belongs to another node "
+                              "(other_node), to none (unowned), or to two (cross_node)")
+                        .Register(reg);
+  for (int i = 0; i < static_cast<int>(RedirectReason::kCount); ++i) {
+    redirects_[i] = &redirects.Add({{"reason", RedirectReasonName(static_cast<RedirectReason>(i))}});
+  }
+  placement_version_ = &prometheus::BuildGauge()
+                            .Name("overlapd_placement_version")
+                            .Help("Version of the placement map in force (0: no --placement)")
+                            .Register(reg)
+                            .Add({});
+}
+
 absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(const std::string& listen,
                                                          const io::Engine* engine,
                                                          const EventLog* log,
@@ -187,6 +208,7 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(const std::string& list
 
   m->RegisterOpFamilies(reg);
   m->RegisterStreamFamilies(reg);
+  m->RegisterPlacementFamilies(reg);
   m->rpc_ = std::make_unique<RpcMetrics>(reg);
   m->collectables_ = {m->registry_, std::make_shared<EngineGauges>(engine, log, read_budget),
                       std::make_shared<ProcessCollector>()};

@@ -26,6 +26,10 @@ namespace overlapd {
 
 enum class MetricResult : int { kOk, kError, kCancelled, kCount };
 enum class StreamRpc : int { kExecute, kSession, kSubscribe, kCount };
+// Why a node refused an op for placement (placement_check.h): the label
+// of overlapd_redirects_total and Redirect.reason.
+enum class RedirectReason : int { kOtherNode, kUnowned, kCrossNode, kCount };
+const char* RedirectReasonName(RedirectReason reason);
 
 class Metrics {
  public:
@@ -59,6 +63,11 @@ class Metrics {
   prometheus::Gauge& subscribers() { return *subscribers_; }
   prometheus::Counter& streams_cut() { return *streams_cut_; }
   prometheus::Gauge& jobs(int state) { return *jobs_[state]; }
+  prometheus::Counter& redirects(RedirectReason reason) {
+    return *redirects_[static_cast<int>(reason)];
+  }
+  // The version of the placement map in force (0 without --placement).
+  prometheus::Gauge& placement_version() { return *placement_version_; }
 
   RpcMetrics& rpc() { return *rpc_; }
 
@@ -79,6 +88,7 @@ class Metrics {
   // their handles cached in the fields below.
   void RegisterOpFamilies(prometheus::Registry& reg);
   void RegisterStreamFamilies(prometheus::Registry& reg);
+  void RegisterPlacementFamilies(prometheus::Registry& reg);
 
   std::shared_ptr<prometheus::Registry> registry_;
   // What /metrics collects: the registry and the collectors sampled at
@@ -102,6 +112,8 @@ class Metrics {
   prometheus::Counter* events_lost_ = nullptr;
   prometheus::Gauge* subscribers_ = nullptr;
   prometheus::Counter* streams_cut_ = nullptr;
+  std::array<prometheus::Counter*, static_cast<int>(RedirectReason::kCount)> redirects_{};
+  prometheus::Gauge* placement_version_ = nullptr;
 };
 
 }  // namespace overlapd

@@ -26,6 +26,8 @@ constexpr MethodInfo kMethods[] = {
      &BytesOf<v1::GetCapabilitiesRequest>},
     {"/overlapd.v1.IoService/BeginUpload", false, false, false,
      &BytesOf<v1::BeginUploadRequest>},
+    {"/overlapd.v1.IoService/GetPlacement", false, false, false,
+     &BytesOf<v1::GetPlacementRequest>},
     {"/grpc.health.v1.Health/Check", false, false, true, nullptr},
     {"/grpc.health.v1.Health/Watch", false, false, true, nullptr},
     {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", false, false, true,

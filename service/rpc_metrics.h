@@ -43,7 +43,7 @@ struct MethodInfo {
 
 // The methods overlapd serves; index kOtherMethod stands for any other.
 const MethodInfo* MethodTable();
-constexpr int kMethodCount = 12;
+constexpr int kMethodCount = 13;
 constexpr int kOtherMethod = kMethodCount;
 // The index of `path` in the table, or kOtherMethod.
 int MethodIndex(absl::string_view path);

@@ -148,6 +148,17 @@ void AddSecurityFlags(CLI::App& app, ServerConfig& config) {
       ->check(CLI::ExistingFile);
 }
 
+// One node of a cluster (placement.h).
+void AddClusterFlags(CLI::App& app, ServerConfig& config) {
+  app.add_option("--placement", config.placement_file,
+                 "Placement map (JSON: version, nodes with name, address, prefixes): ops on "
+                 "paths another node owns are refused with FAILED_PRECONDITION and a redirect. "
+                 "SIGHUP rereads it. Without it this node owns every path")
+      ->check(CLI::ExistingFile);
+  app.add_option("--node", config.node_name,
+                 "This node's name in the --placement map (in Kubernetes: $(POD_NAME))");
+}
+
 }  // namespace
 
 void AddServerFlags(CLI::App& app, ServerFlags& flags) {
@@ -157,6 +168,7 @@ void AddServerFlags(CLI::App& app, ServerFlags& flags) {
   AddServerBudgetFlags(app, flags.config);
   AddJobAndLogFlags(app, flags.config);
   AddSecurityFlags(app, flags.config);
+  AddClusterFlags(app, flags.config);
   AddOperatorFlags(app, flags.ops);
   AddBufferLaneFlags(app, flags.config);
   AddDurabilityFlags(app, flags.config);
@@ -172,6 +184,9 @@ absl::Status FinishServerFlags(ServerFlags& flags) {
   if (config.limits.max_op_bytes + (1 << 20) > config.limits.max_message_bytes) {
     return absl::InvalidArgumentError(
         "--max-op-bytes must be at least 1 MiB below --max-message-bytes");
+  }
+  if (config.placement_file.empty() != config.node_name.empty()) {
+    return absl::InvalidArgumentError("--placement and --node go together");
   }
   // A chunk's bytes travel in one EventBatch.
   const uint64_t chunk = config.engine_options.chunk_bytes;

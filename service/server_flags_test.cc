@@ -80,6 +80,23 @@ TEST(ServerFlagsTest, CrossFlagChecksNameTheFlags) {
   ServerFlags chunk_huge;
   ASSERT_EQ(Parse({"--root", "r", "--chunk-bytes", "64MiB"}, chunk_huge), 0);
   EXPECT_FALSE(FinishServerFlags(chunk_huge).ok());
+
+  ServerFlags node_alone;  // --placement is checked to exist; --node alone is not
+  ASSERT_EQ(Parse({"--root", "r", "--node", "a"}, node_alone), 0);
+  s = FinishServerFlags(node_alone);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("--placement and --node go together"), std::string::npos) << s;
+}
+
+TEST(ServerFlagsTest, PlacementNeedsAnExistingFile) {
+  ServerFlags missing;
+  EXPECT_NE(Parse({"--root", "r", "--placement", "/nonexistent/map.json", "--node", "a"},
+                  missing), 0);
+  ServerFlags cluster;
+  ASSERT_EQ(Parse({"--root", "r", "--placement", "/dev/null", "--node", "a"}, cluster), 0);
+  EXPECT_EQ(cluster.config.placement_file, "/dev/null");
+  EXPECT_EQ(cluster.config.node_name, "a");
+  EXPECT_TRUE(FinishServerFlags(cluster).ok());
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "service/config.h"
 #include "service/event_log.h"
 #include "service/metrics.h"
+#include "service/placement.h"
 #include "service/stream_registry.h"
 #include "service/writer_pool.h"
 
@@ -26,6 +27,8 @@ struct ServiceContext {
   const ServerConfig* config = nullptr;
   EventLog* log = nullptr;  // also hands out every event's seq
   const TokenStore* tokens = nullptr;  // bearer tokens; null or empty: off
+  // The placement map (--placement); null: this node owns every path.
+  PlacementStore* placement = nullptr;  // SIGHUP swaps its map (main.cc)
   // The server-wide budget of read bytes in flight, above every stream's
   // and job's own credit (--max-read-buffer-bytes). Null: none.
   io::ReadCredit* read_budget = nullptr;

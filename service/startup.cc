@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ioengine/recovery.h"
+#include "ioengine/status_macros.h"
 
 namespace overlapd {
 
@@ -113,6 +114,21 @@ absl::Status LoadTokensAtStart(const ServerConfig& config, TokenStore& store) {
     spdlog::warn("--tokens without TLS: tokens cross the network in plaintext");
   }
   return absl::OkStatus();
+}
+
+absl::Status LoadPlacement(const std::string& path, PlacementStore& store, Metrics& metrics) {
+  absl::StatusOr<PlacementMap> map = LoadPlacementFile(path);
+  if (!map.ok()) return map.status();
+  const uint64_t version = map->version();
+  OVERLAPD_RETURN_IF_ERROR(store.Set(std::make_shared<const PlacementMap>(*std::move(map))));
+  metrics.placement_version().Set(static_cast<double>(version));
+  return absl::OkStatus();
+}
+
+absl::Status LoadPlacementAtStart(const ServerConfig& config, PlacementStore& store,
+                                  Metrics& metrics) {
+  if (config.placement_file.empty()) return absl::OkStatus();
+  return LoadPlacement(config.placement_file, store, metrics);
 }
 
 std::string BesideRoot(const std::string& root, const std::string& suffix) {

@@ -12,6 +12,8 @@
 #include "ioengine/temp_names.h"
 #include "service/auth.h"
 #include "service/config.h"
+#include "service/metrics.h"
+#include "service/placement.h"
 
 namespace overlapd {
 
@@ -43,6 +45,15 @@ absl::Status LoadTokens(const std::string& path, TokenStore& store);
 // --tokens given: loads them, and warns when they would cross a network in
 // plaintext.
 absl::Status LoadTokensAtStart(const ServerConfig& config, TokenStore& store);
+
+// Reads the placement map into `store` and sets overlapd_placement_version;
+// on error (a bad file, a map without this node) the map in force stays.
+absl::Status LoadPlacement(const std::string& path, PlacementStore& store, Metrics& metrics);
+
+// --placement given: loads it into `store` (a map without this node is an
+// error).
+absl::Status LoadPlacementAtStart(const ServerConfig& config, PlacementStore& store,
+                                  Metrics& metrics);
 
 // `root` without trailing slashes, plus `suffix`: a path beside the served
 // directory ("data/" + ".state" is "data.state"), never inside it.

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "ioengine/status_macros.h"
+#include "overlapd/v1/status_detail.h"
 
 
 namespace overlapd {
@@ -25,10 +26,9 @@ absl::StatusCode CodeForErrno(int err);
 // "read data/a.txt: No such file or directory" style text for `err`.
 std::string ErrnoMessage(std::string_view op, std::string_view path, int err);
 
-inline grpc::Status ToGrpc(const absl::Status& s) {
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                      std::string(s.message()));
-}
+// Same code and message; a Redirect (placement_check.h) goes in the status
+// details.
+inline grpc::Status ToGrpc(const absl::Status& s) { return ToGrpcWithDetails(s); }
 
 }  // namespace overlapd
 

@@ -45,6 +45,9 @@ inline constexpr int kExitInterrupted = 130;  // 128 + SIGINT, as shells report
 // Flags every command sees.
 struct GlobalOptions {
   std::string server;
+  // --cluster / $OVERLAPD_CLUSTER: nodes of a cluster, "a:1,b:2"; each
+  // command then goes to the node that owns its path (commands_cluster.h).
+  std::string cluster;
   ConnectOptions connect;  // --tls-*, --token-file / $OVERLAPD_TOKEN
   bool json = false;
   bool progress = false;  // --progress: progress on stderr even when it is no terminal

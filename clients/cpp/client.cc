@@ -27,6 +27,14 @@ using internal::IsTerminal;
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const std::string& target,
                                                         const ConnectOptions& options) {
+  OVERLAPD_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel, OpenChannel(target, options));
+  auto client = std::make_unique<Client>(std::move(channel));
+  client->set_lane(LaneMode::kOff, options.token);  // the CLI turns it on
+  return client;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Client::OpenChannel(
+    const std::string& target, const ConnectOptions& options) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(internal::kMaxMessageBytes);
   args.SetMaxSendMessageSize(internal::kMaxMessageBytes);
@@ -36,11 +44,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const std::string& targe
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  OVERLAPD_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
-                           CreateChannel(target, options, args));
-  auto client = std::make_unique<Client>(std::move(channel));
-  client->set_lane(LaneMode::kOff, options.token);  // the CLI turns it on
-  return client;
+  return CreateChannel(target, options, args);
 }
 
 Client::Client(std::shared_ptr<grpc::Channel> channel)
@@ -99,6 +103,11 @@ absl::StatusOr<Response> CallUnary(
 absl::StatusOr<v1::Capabilities> Client::Capabilities() {
   return CallUnary(*stub_, cancel_, &v1::IoService::Stub::GetCapabilities,
                    v1::GetCapabilitiesRequest(), "GetCapabilities");
+}
+
+absl::StatusOr<v1::Placement> Client::GetPlacement() {
+  return CallUnary(*stub_, cancel_, &v1::IoService::Stub::GetPlacement,
+                   v1::GetPlacementRequest(), "GetPlacement");
 }
 
 absl::StatusOr<std::unique_ptr<v1::Capabilities>>

@@ -113,6 +113,11 @@ class Client {
   static absl::StatusOr<std::unique_ptr<Client>> Connect(
       const std::string& target, const ConnectOptions& options = {});
 
+  // The channel Connect makes (message limits, reconnect backoff), for
+  // callers that share one channel between Clients (ClusterClient).
+  static absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenChannel(
+      const std::string& target, const ConnectOptions& options = {});
+
   // Uses an existing channel (TLS, tests, sharing one channel).
   explicit Client(std::shared_ptr<grpc::Channel> channel);
 
@@ -121,6 +126,10 @@ class Client {
 
   // The server's limits and engine (GetCapabilities).
   absl::StatusOr<v1::Capabilities> Capabilities();
+
+  // The placement map the server serves (version 0 and no nodes when it
+  // runs alone); ClusterClient routes by it.
+  absl::StatusOr<v1::Placement> GetPlacement();
 
   // Stats every path in one batch. The outer status is the call's; each
   // element is the result for paths[i] (e.g. NOT_FOUND for a missing one).

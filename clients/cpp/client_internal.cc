@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "overlapd/v1/status_detail.h"
 
 namespace overlapd {
 namespace internal {
@@ -21,9 +22,7 @@ absl::StatusCode CodeFromInt(int code) {
 }
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  return absl::Status(CodeFromInt(static_cast<int>(status.error_code())),
-                      status.error_message());
+  return FromGrpcWithDetails(status);
 }
 
 absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view rpc) {
@@ -53,7 +52,9 @@ absl::Status EventStatus(const v1::Event& event) {
       message.find(event.path()) == std::string::npos) {
     message = absl::StrCat(event.path(), ": ", message);
   }
-  return absl::Status(code, message);
+  absl::Status status(code, message);
+  if (event.error().has_redirect()) return WithRedirect(status, event.error().redirect());
+  return status;
 }
 
 bool IsFailure(const v1::Event& event) {

@@ -39,7 +39,8 @@ inline uint32_t Crc32c(absl::string_view data) {
 }
 
 // grpc::Status -> absl::Status with the same code and message (the numeric
-// codes of both are google.rpc.Code).
+// codes of both are google.rpc.Code), and a placement Redirect of the status
+// details attached (overlapd/v1/status_detail.h).
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
 // The same, for a failed call of the RPC `rpc`: an empty message (gRPC sends

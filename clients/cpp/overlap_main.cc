@@ -31,12 +31,14 @@
 #include "clients/cpp/cli_common.h"
 #include "clients/cpp/client.h"
 #include "clients/cpp/commands_files.h"
+#include "clients/cpp/commands_cluster.h"
 #include "clients/cpp/commands_health.h"
 #include "clients/cpp/commands_jobs.h"
 #include "clients/cpp/commands_sync.h"
 #include "clients/cpp/commands_transfer.h"
 #include "clients/cpp/interrupt.h"
 #include "ioengine/flag_file.h"
+#include "overlapd/v1/status_detail.h"
 
 #ifndef OVERLAP_VERSION
 #define OVERLAP_VERSION "unknown"
@@ -62,6 +64,11 @@ absl::StatusOr<std::string> ReadToken(const std::string& file) {
   return std::string(token);
 }
 
+std::string FromEnv(const char* name) {
+  const char* env = std::getenv(name);
+  return env != nullptr ? env : "";
+}
+
 std::string DefaultServer() {
   const char* env = std::getenv("OVERLAPD_SERVER");
   return env != nullptr && *env != '\0' ? env : "127.0.0.1:50051";
@@ -71,6 +78,9 @@ void AddGlobalFlags(CLI::App& app, GlobalOptions& opt, std::string& token_file) 
   app.add_option("--server", opt.server,
                  "Server address HOST:PORT (default: $OVERLAPD_SERVER, else 127.0.0.1:50051)")
       ->capture_default_str();
+  app.add_option("--cluster", opt.cluster,
+                 "Nodes of a cluster, ADDR[,ADDR...] (default: $OVERLAPD_CLUSTER): each command "
+                 "goes to the node the placement map says owns its path");
   app.add_flag("--json", opt.json, "Print one JSON object per line per result or event");
   app.add_flag("--progress", opt.progress,
                "Show transfer progress on stderr even when it is not a terminal");
@@ -177,12 +187,9 @@ std::optional<int> ParseOrExplain(CLI::App& app, int argc, char** argv) {
 }
 
 // Connects to the server and runs the command group the user chose.
-absl::Status ConnectAndRun(GlobalOptions& opt, const std::string& token_file,
+absl::Status ConnectAndRun(const GlobalOptions& opt,
                            const std::vector<std::unique_ptr<CommandGroup>>& groups,
                            Interrupts& interrupts) {
-  absl::StatusOr<std::string> token = ReadToken(token_file);
-  if (!token.ok()) return token.status();
-  opt.connect.token = *std::move(token);
   absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(opt.server, opt.connect);
   if (!client.ok()) return client.status();
   (*client)->set_cancel(&interrupts.token());
@@ -196,12 +203,31 @@ absl::Status ConnectAndRun(GlobalOptions& opt, const std::string& token_file,
   return absl::OkStatus();
 }
 
+// With --cluster: runs the command on the node that owns its path. A node
+// that answers with a redirect refused it before any IO; the command runs
+// once more on the owner it names, after the map is fetched again.
+absl::Status RouteAndRun(const CLI::App& app, GlobalOptions& opt,
+                         const std::vector<std::unique_ptr<CommandGroup>>& groups,
+                         Interrupts& interrupts) {
+  absl::StatusOr<std::unique_ptr<ClusterClient>> cluster =
+      ClusterClient::Connect(SplitAddresses(opt.cluster), opt.connect);
+  if (!cluster.ok()) return cluster.status();
+  opt.server = RouteCommand(app, **cluster, SplitAddresses(opt.cluster)[0]);
+  absl::Status status = ConnectAndRun(opt, groups, interrupts);
+  std::optional<v1::Redirect> redirect = RedirectOf(status);
+  if (!redirect.has_value() || redirect->reason() != "other_node") return status;
+  (*cluster)->Refresh(opt.server).IgnoreError();
+  opt.server = RouteCommand(app, **cluster, redirect->address());
+  return ConnectAndRun(opt, groups, interrupts);
+}
+
 int Main(int argc, char** argv) {
   // Before any thread exists: every later thread inherits the blocked
   // signals, and one watcher handles them (interrupt.h).
   Interrupts& interrupts = Interrupts::Install();
   GlobalOptions opt;
   opt.server = DefaultServer();
+  opt.cluster = FromEnv("OVERLAPD_CLUSTER");
   CLI::App app{"overlap: command-line client of the overlapd file-IO service.\n"
                "Remote paths are relative to the server's --root."};
   // Global flags are accepted after the command too ("overlap put a b --json").
@@ -221,14 +247,19 @@ int Main(int argc, char** argv) {
   groups.push_back(std::make_unique<JobCommands>(app, opt));
   groups.push_back(std::make_unique<BenchCommands>(app, opt));
   HealthCommand health_command(app, opt);  // its own channel: asks before any wait
+  NodesCommand nodes_command(app, opt);     // its own ClusterClient
 
   if (std::optional<int> usage = ParseOrExplain(app, argc, argv)) return *usage;
-  absl::Status status;
-  if (std::optional<absl::Status> health_status = health_command.Run()) {
-    status = *std::move(health_status);
-  } else {
-    status = ConnectAndRun(opt, token_file, groups, interrupts);
+  std::optional<absl::Status> ran = health_command.Run();  // needs no token
+  absl::StatusOr<std::string> token = ReadToken(token_file);
+  if (token.ok()) opt.connect.token = *token;
+  if (!ran.has_value() && !token.ok()) ran = token.status();
+  if (!ran.has_value()) ran = nodes_command.Run();
+  if (!ran.has_value()) {
+    ran = opt.cluster.empty() ? ConnectAndRun(opt, groups, interrupts)
+                              : RouteAndRun(app, opt, groups, interrupts);
   }
+  const absl::Status status = *std::move(ran);
   std::cout.flush();
   if (status.ok()) return 0;
   if (!IsReported(status)) {

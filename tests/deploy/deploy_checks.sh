@@ -121,6 +121,56 @@ PY
       exit 1
     fi
     ;;
+  placement_maps)
+    # The map of the k8s ConfigMap names the StatefulSet's pods at their
+    # per-pod DNS names, the compose map names the compose nodes at their
+    # published ports, and overlapd itself accepts both.
+    python_yaml
+    tmp=$(mktemp -d)
+    trap 'rm -rf "${tmp}"' EXIT
+    /usr/bin/python3 - "${deploy}" "${tmp}" <<'PY'
+import json, sys, yaml
+d, tmp = sys.argv[1], sys.argv[2]
+sts = yaml.safe_load(open(d + "/k8s/statefulset.yaml"))
+cm = yaml.safe_load(open(d + "/k8s/placement.yaml"))
+k8s = json.loads(cm["data"]["placement.json"])
+name, svc, replicas = sts["metadata"]["name"], sts["spec"]["serviceName"], sts["spec"]["replicas"]
+want = [(f"{name}-{i}", f"{name}-{i}.{svc}:50051") for i in range(replicas)]
+got = [(n["name"], n["address"]) for n in k8s["nodes"]]
+assert got == want, f"k8s map nodes {got}, want the StatefulSet's pods {want}"
+pod = sts["spec"]["template"]["spec"]
+args = pod["containers"][0]["args"]
+assert "--node=$(POD_NAME)" in args, "the pods must say --node=$(POD_NAME)"
+mount = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "placement"][0]
+assert f"--placement={mount['mountPath']}/placement.json" in args, "--placement is not the mounted map"
+assert [v for v in pod["volumes"] if v["name"] == "placement"][0]["configMap"]["name"] == cm["metadata"]["name"]
+compose = yaml.safe_load(open(d + "/docker/compose-cluster.yaml"))
+local = json.load(open(d + "/docker/placement.json"))
+for service in compose["services"].values():
+    node = service["command"][service["command"].index("--node") + 1]
+    entry = [n for n in local["nodes"] if n["name"] == node][0]
+    port = entry["address"].rsplit(":", 1)[1]
+    assert any(p.startswith(f"127.0.0.1:{port}:") for p in service["ports"]), f"node {node}: {port} not published"
+open(tmp + "/k8s.json", "w").write(cm["data"]["placement.json"])
+print("placement maps: k8s", len(got), "pods, compose", len(compose["services"]), "nodes")
+PY
+    # overlapd accepts both maps (it logs the version and exits on SIGTERM).
+    for pair in "${tmp}/k8s.json overlapd-0" "${deploy}/docker/placement.json a"; do
+      read -r map node <<< "${pair}"
+      "${bin}/overlapd" --root "${tmp}/root" --listen 127.0.0.1:0 --metrics-listen '' \
+        --placement "${map}" --node "${node}" > "${tmp}/log" 2>&1 &
+      pid=$!
+      for _ in $(seq 100); do grep -q "overlapd ready" "${tmp}/log" && break; sleep 0.1; done
+      kill -TERM "${pid}" 2> /dev/null || true
+      wait "${pid}" || true
+      grep -q "placement map version 1: this node ${node} owns" "${tmp}/log" || {
+        echo "FAIL: overlapd refused ${map} as node ${node}:" >&2
+        cat "${tmp}/log" >&2
+        exit 1
+      }
+    done
+    echo "overlapd loads both maps"
+    ;;
   *)
     echo "deploy_checks.sh: unknown check ${check}" >&2
     exit 2

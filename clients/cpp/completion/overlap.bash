@@ -7,14 +7,14 @@ _overlap() {
   local cur prev words cword
   _init_completion || return
 
-  local global="--server --json --progress --quiet -q --retries --tls-ca --tls-cert --tls-key --token-file --version --help"
-  local commands="put get sync cat stat ls du read caps cp mv rm mkdir backup submit jobs job cancel watch bench"
+  local global="--server --cluster --json --progress --quiet -q --retries --tls-ca --tls-cert --tls-key --token-file --version --help"
+  local commands="put get sync cat stat ls du read caps cp mv rm mkdir backup submit jobs job cancel watch bench nodes"
 
   case "$prev" in
     --tls-ca|--tls-cert|--tls-key|--token-file)
       _filedir
       return ;;
-    --server|--retries)
+    --server|--cluster|--retries)
       return ;;
   esac
 
@@ -22,7 +22,7 @@ _overlap() {
   local i command=""
   for ((i = 1; i < cword; i++)); do
     case "${words[i]}" in
-      --server|--retries|--tls-ca|--tls-cert|--tls-key|--token-file) ((i++)) ;;
+      --server|--cluster|--retries|--tls-ca|--tls-cert|--tls-key|--token-file) ((i++)) ;;
       -*) ;;
       *) command="${words[i]}"; break ;;
     esac

@@ -44,6 +44,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 
 from overlapd import ops  # noqa: E402
 from overlapd.client import Client  # noqa: E402
+from overlapd.cluster import ClusterClient  # noqa: E402
 from overlapd.errors import OverlapdError, check_batch, failed  # noqa: E402
 from overlapd.lane import SharedBuffer  # noqa: E402
 from overlapd.session import Session  # noqa: E402
