@@ -56,7 +56,7 @@ timeout 600 "${bin}/overlapd_lane_bench" --server "${addr}" --remote big.bin \
 huge_pages="$(( mib + 2 ))"  # two buffers of 2 MiB pages: the first-touch one may still be mapped by the server
 old_huge="$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)"
 if (( old_huge < huge_pages )) && [[ -w /proc/sys/vm/nr_hugepages ]]; then
-  trap 'echo "${old_huge}" > /proc/sys/vm/nr_hugepages; cleanup' EXIT
+  trap 'echo "${old_huge}" > /proc/sys/vm/nr_hugepages; bench_cleanup' EXIT
   echo "${huge_pages}" > /proc/sys/vm/nr_hugepages || true
 fi
 if (( $(awk '/HugePages_Free/ {print $2}' /proc/meminfo) >= huge_pages )); then
