@@ -36,6 +36,10 @@ from overlapd.errors import OverlapdError
 from overlapd.session import BatchLike, as_batch
 from overlapd.v1 import overlapd_pb2 as pb
 
+# One node's share of a batch: the node, its ops, and each op's index in
+# the caller's batch.
+_Part = Tuple[pb.PlacementNode, pb.Batch, List[int]]
+
 REDIRECT_TYPE_URL = "type.googleapis.com/overlapd.v1.Redirect"
 _NOT_TERMINAL = (pb.READ_CHUNK, pb.BATCH_COMPLETE, pb.EVENTS_LOST, pb.PROGRESS)
 
@@ -97,7 +101,7 @@ class PlacementMap:
 
     @property
     def version(self) -> int:
-        return self.placement.version
+        return int(self.placement.version)
 
     def owner_of(self, path: str) -> Optional[pb.PlacementNode]:
         parts = _parts(path)
@@ -127,7 +131,9 @@ class ClusterClient:
             else list(seeds)
         if not self._seeds:
             raise ValueError("cluster: at least one node address is required")
-        self._client_args = dict(credentials=credentials, token=token, timeout=timeout)
+        self._credentials = credentials
+        self._token = token
+        self._timeout = timeout
         self._lock = threading.Lock()
         self._clients: Dict[str, Client] = {}
         self._map: Optional[PlacementMap] = None
@@ -162,7 +168,8 @@ class ClusterClient:
         """The :class:`Client` of the node at ``address`` (one per node)."""
         with self._lock:
             if address not in self._clients:
-                self._clients[address] = Client(address, **self._client_args)
+                self._clients[address] = Client(address, credentials=self._credentials,
+                                                token=self._token, timeout=self._timeout)
             return self._clients[address]
 
     def _fetch(self, address: str) -> pb.Placement:
@@ -216,8 +223,8 @@ class ClusterClient:
         """The :class:`Client` of the node that owns ``path``."""
         return self.client_at(self.owner_of(path).address)
 
-    def _split(self, batch: pb.Batch, index: List[int]) -> List[Tuple[pb.PlacementNode, pb.Batch, List[int]]]:
-        parts: Dict[str, Tuple[pb.PlacementNode, pb.Batch, List[int]]] = {}
+    def _split(self, batch: pb.Batch, index: List[int]) -> List[_Part]:
+        parts: Dict[str, _Part] = {}
         current = self._current()
         ops = list(batch.ops)
         i = 0
@@ -272,10 +279,10 @@ class ClusterClient:
         events.append(pb.Event(type=pb.BATCH_COMPLETE, tag=batch.tag, count=len(batch.ops)))
         return events
 
-    def _run_parts(self, parts: list, follow: bool, deliver: Callable[[pb.Event], None]) -> None:
+    def _run_parts(self, parts: List[_Part], follow: bool, deliver: Callable[[pb.Event], None]) -> None:
         errors: List[BaseException] = []
 
-        def run(part: tuple) -> None:
+        def run(part: _Part) -> None:
             try:
                 self._run_part(part, follow, deliver)
             except (grpc.RpcError, OverlapdError) as e:
@@ -291,7 +298,7 @@ class ClusterClient:
         if errors:
             raise errors[0]
 
-    def _run_part(self, part: tuple, follow: bool, deliver: Callable[[pb.Event], None]) -> None:
+    def _run_part(self, part: _Part, follow: bool, deliver: Callable[[pb.Event], None]) -> None:
         node, batch, index = part
         ended = [False] * len(batch.ops)
         seen = False
@@ -323,7 +330,7 @@ class ClusterClient:
                                                 message=f"node {node.name} at {node.address} "
                                                         f"is unavailable: {e.details()}")))
 
-    def nodes(self) -> List[dict]:
+    def nodes(self) -> List[Dict[str, object]]:
         """Every node of the map with its health: ``{"name", "address",
         "prefixes", "health" ("SERVING" or the error code name),
         "map_version"}``."""
