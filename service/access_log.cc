@@ -5,7 +5,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "service/event_stream.h"
 #include "service/logging.h"
 
@@ -91,23 +90,28 @@ absl::string_view RefusalReason(int code, absl::string_view message) {
   }
 }
 
+RateLimiter::RateLimiter(double rate) {
+  if (rate <= 0) return;
+  interval_ns_ = std::max<uint64_t>(1, static_cast<uint64_t>(1e9 / rate));
+  tolerance_ns_ = static_cast<uint64_t>((std::max(rate, 1.0) - 1) * static_cast<double>(interval_ns_));
+}
+
 bool RateLimiter::Allow(uint64_t now_ns, uint64_t* suppressed) {
-  if (rate_ <= 0) {
-    *suppressed = 0;
-    return true;
+  *suppressed = 0;
+  if (interval_ns_ == 0) return true;
+  uint64_t due = arrival_ns_.load(std::memory_order_relaxed);
+  for (;;) {
+    const uint64_t start = std::max(due, now_ns);
+    if (start - now_ns > tolerance_ns_) {
+      suppressed_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    if (arrival_ns_.compare_exchange_weak(due, start + interval_ns_,
+                                          std::memory_order_relaxed)) {
+      break;
+    }
   }
-  absl::MutexLock lock(&mu_);
-  if (last_ns_ != 0 && now_ns > last_ns_) {
-    tokens_ = std::min(rate_, tokens_ + static_cast<double>(now_ns - last_ns_) * 1e-9 * rate_);
-  }
-  last_ns_ = std::max(last_ns_, now_ns);
-  if (tokens_ < 1) {
-    ++suppressed_;
-    return false;
-  }
-  tokens_ -= 1;
-  *suppressed = suppressed_;
-  suppressed_ = 0;
+  *suppressed = suppressed_.exchange(0, std::memory_order_relaxed);
   return true;
 }
 

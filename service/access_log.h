@@ -31,8 +31,8 @@
 // written.
 //
 // Threads: CallEnded and BatchRefused are called from gRPC threads and
-// engine workers at once; the rate limiter is the only shared state (one
-// short lock).
+// engine workers at once; the rate limiters are the only shared state
+// (lock-free).
 #ifndef OVERLAPD_SERVICE_ACCESS_LOG_H_
 #define OVERLAPD_SERVICE_ACCESS_LOG_H_
 
@@ -40,13 +40,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include "absl/strings/string_view.h"
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "service/auth.h"
 #include "service/peer_table.h"
 #include "service/rpc_metrics.h"
@@ -67,21 +66,22 @@ struct AccessLogOptions {
 // other codes.
 absl::string_view RefusalReason(int code, absl::string_view message);
 
-// A token bucket: `rate` events a second, bursts of up to `rate`.
-// Thread-safe.
+// A token bucket: `rate` events a second, bursts of up to `rate`, kept as
+// one "theoretical arrival time" (GCRA): an event fits while that time is
+// at most a burst ahead of now. Lock-free: a refusal, the common case under
+// a flood, only reads it. Thread-safe.
 class RateLimiter {
  public:
-  explicit RateLimiter(double rate) : rate_(rate), tokens_(rate) {}
+  explicit RateLimiter(double rate);
   // Whether an event at `now_ns` fits; when it does, `*suppressed` gets the
   // events refused since the last one that fitted.
   bool Allow(uint64_t now_ns, uint64_t* suppressed);
 
  private:
-  const double rate_;  // 0: everything fits
-  absl::Mutex mu_;
-  double tokens_ ABSL_GUARDED_BY(mu_);
-  uint64_t last_ns_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t suppressed_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t interval_ns_ = 0;   // between two events at the rate; 0: no limit
+  uint64_t tolerance_ns_ = 0;  // how far ahead of now the burst may reach
+  std::atomic<uint64_t> arrival_ns_{0};  // when the next event is due
+  std::atomic<uint64_t> suppressed_{0};
 };
 
 // What the call observer knows of a call when it ends (or when a batch of
