@@ -167,8 +167,11 @@ int main(int argc, char** argv) {
   if (!write_to.empty()) {
     overlapd::v1::Write mode;
     mode.set_mode(overlapd::v1::WRITE_MODE_TRUNCATE);
+    // A new file each run, removed after it, as lane.sh times `cp && rm`:
+    // truncating the last run's file would wait on its writeback.
     Report("lane_write_from", Time(runs, [&] {
-      return Ok(client->WriteFrom(write_to, *buf, 0, size, mode).status());
+      return Ok(client->WriteFrom(write_to, *buf, 0, size, mode).status()) &&
+             Ok(client->Delete(write_to));
     }), size);
   }
   return 0;
