@@ -63,6 +63,11 @@ struct ServerConfig {
   // empty: one node owns every path.
   std::string placement_file;
   std::string node_name;
+  // How often the placement file is looked at for a change (a ConfigMap
+  // update, a file renamed in); 0: on SIGHUP only, so that an operator
+  // moving a prefix decides which node learns the new map when
+  // (deploy/README.md, "Adding a node").
+  int placement_poll_seconds = 0;
   // Outside the root: the key that proves temp names (temp_names.h) and the
   // state store (state_store.h). Empty: the root's sibling "ROOT.state".
   std::string state_dir;

@@ -97,13 +97,9 @@ void AnnounceReady(const ServerConfig& config, const io::Engine& engine,
 // were authenticated with) and the placement map (a batch already admitted
 // runs under the map it was checked against). A file that fails to load
 // leaves what is in force.
-void Reload(const ServerConfig& config, TokenStore& tokens, PlacementStore* placement,
-            Metrics& metrics, Operations& operations) {
-  if (placement != nullptr) {
-    if (absl::Status s = LoadPlacement(config.placement_file, *placement, metrics); !s.ok()) {
-      spdlog::error("SIGHUP: {}; the placement map in force stays", std::string(s.message()));
-    }
-  }
+void Reload(const ServerConfig& config, TokenStore& tokens, PlacementWatch& placement,
+            Operations& operations) {
+  placement.Reload("SIGHUP");
   if (config.tokens_file.empty()) {
     spdlog::info("SIGHUP: no --tokens file to reload");
     return;
@@ -116,10 +112,12 @@ void Reload(const ServerConfig& config, TokenStore& tokens, PlacementStore* plac
 }
 
 // Waits for SIGINT or SIGTERM and returns it. Meanwhile, once a second, cuts
-// streams whose client stopped reading and, every 10 s, hands memory freed
-// since back to the OS; on SIGHUP reloads (Reload).
+// streams whose client stopped reading and looks whether the placement file
+// changed, and, every 10 s, hands memory freed since back to the OS; on
+// SIGHUP reloads (Reload).
 int ServeUntilStopped(const ServerConfig& config, ServiceContext& ctx, TokenStore& tokens,
                       Operations& operations, const sigset_t& stop_signals) {
+  PlacementWatch placement(config, ctx.placement, ctx.metrics);
   const uint64_t stall_ns = static_cast<uint64_t>(config.write_stall_seconds) * 1'000'000'000;
   uint64_t last_release_ns = MonotonicNs();
   for (;;) {
@@ -128,6 +126,7 @@ int ServeUntilStopped(const ServerConfig& config, ServiceContext& ctx, TokenStor
     if (sig < 0) {
       const uint64_t now = MonotonicNs();
       ctx.streams.CancelStalled(now, stall_ns);
+      placement.Poll(now);
       if (now - last_release_ns > 10'000'000'000) {
         MallocExtension::instance()->ReleaseFreeMemory();
         last_release_ns = now;
@@ -135,7 +134,7 @@ int ServeUntilStopped(const ServerConfig& config, ServiceContext& ctx, TokenStor
       continue;
     }
     if (sig != SIGHUP) return sig;
-    Reload(config, tokens, ctx.placement, *ctx.metrics, operations);
+    Reload(config, tokens, placement, operations);
   }
 }
 

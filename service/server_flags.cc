@@ -155,6 +155,12 @@ void AddClusterFlags(CLI::App& app, ServerConfig& config) {
                  "paths another node owns are refused with FAILED_PRECONDITION and a redirect. "
                  "SIGHUP rereads it. Without it this node owns every path")
       ->check(CLI::ExistingFile);
+  app.add_option("--placement-poll-seconds", config.placement_poll_seconds,
+                 "Reread the --placement file when it changes (inode, size or time; a "
+                 "Kubernetes ConfigMap update swaps a symlink), looking this often; 0: on "
+                 "SIGHUP only (the default: moving a prefix needs the nodes to learn the new "
+                 "map in order)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--node", config.node_name,
                  "This node's name in the --placement map (in Kubernetes: $(POD_NAME))");
 }

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -123,6 +124,41 @@ absl::Status LoadPlacement(const std::string& path, PlacementStore& store, Metri
   OVERLAPD_RETURN_IF_ERROR(store.Set(std::make_shared<const PlacementMap>(*std::move(map))));
   metrics.placement_version().Set(static_cast<double>(version));
   return absl::OkStatus();
+}
+
+PlacementWatch::PlacementWatch(const ServerConfig& config, PlacementStore* store,
+                               Metrics* metrics)
+    : path_(config.placement_file),
+      every_ns_(static_cast<uint64_t>(std::max(0, config.placement_poll_seconds)) *
+                1'000'000'000),
+      store_(store),
+      metrics_(metrics),
+      seen_(store == nullptr ? Stamp{} : Look()) {}
+
+PlacementWatch::Stamp PlacementWatch::Look() const {
+  struct stat st;
+  if (stat(path_.c_str(), &st) != 0) return {};
+  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+          static_cast<uint64_t>(st.st_size),
+          static_cast<uint64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
+              static_cast<uint64_t>(st.st_mtim.tv_nsec)};
+}
+
+void PlacementWatch::Poll(uint64_t now_ns) {
+  if (store_ == nullptr || every_ns_ == 0 || now_ns < next_ns_) return;
+  next_ns_ = now_ns + every_ns_;
+  const Stamp now = Look();
+  if (now == seen_ || now == Stamp{}) return;  // unchanged, or gone for a moment
+  Reload("the file changed");
+}
+
+void PlacementWatch::Reload(absl::string_view why) {
+  if (store_ == nullptr) return;
+  seen_ = Look();
+  if (absl::Status s = LoadPlacement(path_, *store_, *metrics_); !s.ok()) {
+    spdlog::error("{}: {}; the placement map in force stays", std::string(why),
+                  std::string(s.message()));
+  }
 }
 
 absl::Status LoadPlacementAtStart(const ServerConfig& config, PlacementStore& store,

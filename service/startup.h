@@ -5,10 +5,12 @@
 #ifndef OVERLAPD_SERVICE_STARTUP_H_
 #define OVERLAPD_SERVICE_STARTUP_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "ioengine/temp_names.h"
 #include "service/auth.h"
 #include "service/config.h"
@@ -52,6 +54,34 @@ absl::Status LoadPlacement(const std::string& path, PlacementStore& store, Metri
 
 // --placement given: loads it into `store` (a map without this node is an
 // error).
+// Rereads the placement file when it changes, for a node whose map is
+// updated in place (a Kubernetes ConfigMap swaps a symlink; an editor
+// renames a new file in): Poll, once a second from the main loop, looks at
+// the file's inode, size and modification time (following links) every
+// --placement-poll-seconds and loads it (LoadPlacement) when they moved;
+// Reload loads it now (SIGHUP). A file that fails to load leaves the map in
+// force and is not retried until it changes again.
+class PlacementWatch {
+ public:
+  PlacementWatch(const ServerConfig& config, PlacementStore* store, Metrics* metrics);
+  void Poll(uint64_t now_ns);
+  void Reload(absl::string_view why);
+
+ private:
+  struct Stamp {
+    uint64_t dev = 0, ino = 0, size = 0, mtime_ns = 0;
+    bool operator==(const Stamp&) const = default;
+  };
+  Stamp Look() const;  // all zero when the file cannot be stat'ed
+
+  const std::string path_;
+  const uint64_t every_ns_;  // 0: never polls
+  PlacementStore* const store_;  // null: no --placement
+  Metrics* const metrics_;
+  Stamp seen_;
+  uint64_t next_ns_ = 0;
+};
+
 absl::Status LoadPlacementAtStart(const ServerConfig& config, PlacementStore& store,
                                   Metrics& metrics);
 

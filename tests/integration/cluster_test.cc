@@ -60,8 +60,10 @@ class Cluster : public ::testing::Test {
     map_ = dir_.Join("placement.json");
     WriteFileOrDie(map_, MapJson(1, {0, 0, 0}));
     for (int i = 0; i < 3; ++i) {
+      // Reloads on SIGHUP only: the tests choose which node learns a new
+      // map when.
       auto node = ServerProcess::Start({"--placement", map_, "--node", kNames[i], "--workers",
-                                        "1"});
+                                        "1", "--placement-poll-seconds", "0"});
       ASSERT_TRUE(node.ok()) << node.status();
       // Every node has every prefix's directory: a misplaced write would land.
       for (const char* p : kPrefixes) {
@@ -389,6 +391,51 @@ TEST(ClusterFlags, StartupRefusalsAndTheSingleNode) {
   }).ok());
   EXPECT_TRUE(PathExists((*alone)->RootPath("where")));
   EXPECT_EQ(Metric(**alone, "overlapd_placement_version"), 0);
+}
+
+// A map updated in place, as a Kubernetes ConfigMap is (a new file swapped
+// in under the same name), is picked up without a signal; one that does not
+// parse leaves the map in force.
+TEST(ClusterFlags, ChangedMapFileIsPickedUpWithoutASignal) {
+  TempDir dir("overlapd-cluster-watch-");
+  const std::string map = dir.Join("map.json");
+  auto map_json = [](int version, const std::string& prefixes) {
+    return absl::StrCat(R"({"version": )", version,
+                        R"(, "nodes": [{"name": "a", "address": "x:1", "prefixes": [)",
+                        prefixes, "]}]}");
+  };
+  auto swap_in = [&](const std::string& text) {
+    WriteFileOrDie(dir.Join("next.json"), text);
+    ASSERT_EQ(rename(dir.Join("next.json").c_str(), map.c_str()), 0);
+  };
+  WriteFileOrDie(map, map_json(1, R"("alpha")"));
+  auto node = ServerProcess::Start(
+      {"--placement", map, "--node", "a", "--placement-poll-seconds", "1"});
+  ASSERT_TRUE(node.ok()) << node.status();
+  v1::Batch beta;
+  *beta.add_ops() = WriteOp(1, "beta/x", "b");
+  auto stub = (*node)->NewStub();
+  // Positive control: beta is nobody's under version 1.
+  CallResult refused = RunExecute(*stub, beta);
+  ASSERT_EQ(refused.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+      << refused.status.error_message();
+
+  swap_in(map_json(2, R"("alpha", "beta")"));
+  ASSERT_TRUE((*node)->WaitForLog("placement map version 2", seconds(15))) << (*node)->Log();
+  auto served = Client((*node)->NewChannel()).GetPlacement();
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_EQ(served->version(), 2u);
+  ASSERT_EQ(mkdir((*node)->RootPath("beta").c_str(), 0755), 0);
+  CallResult written = RunExecute(*stub, beta);
+  ASSERT_TRUE(written.status.ok()) << written.status.error_message();
+  ASSERT_FALSE(written.events.empty());
+  EXPECT_EQ(written.events.front().type(), v1::WRITE_COMPLETE)
+      << Describe(written.events.front());
+
+  swap_in("{\"version\": 3, \"nodes\": [");
+  ASSERT_TRUE((*node)->WaitForLog("the file changed", seconds(15))) << (*node)->Log();
+  EXPECT_NE((*node)->Log().find("the placement map in force stays"), std::string::npos);
+  EXPECT_EQ(Metric(**node, "overlapd_placement_version"), 2);
 }
 
 }  // namespace

@@ -45,7 +45,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     start on free ports, then version 2 names their real addresses."""
     map_file = tmp_path_factory.mktemp("cluster") / "placement.json"
     write_map(map_file, 1, ["pending:1"] * 3)
-    runs = [_run_server(tmp_path_factory, ("--placement", str(map_file), "--node", n))
+    runs = [_run_server(tmp_path_factory, ("--placement", str(map_file), "--node", n, "--placement-poll-seconds", "0"))
             for n in NAMES]
     nodes = [next(r) for r in runs]
     for node in nodes:
