@@ -8,7 +8,9 @@ std::string ChunkBuffers::Take(uint64_t len) {
   std::string buffer;
   if (len >= kMinBytes) {
     absl::MutexLock lock(&mu_);
-    if (!free_.empty()) {
+    // A buffer much bigger than asked for would hold more memory than the
+    // read credit counts for its chunk: those wait for a chunk their size.
+    if (!free_.empty() && free_.back().capacity() <= 2 * len) {
       buffer = std::move(free_.back());
       free_.pop_back();
       kept_bytes_ -= buffer.capacity();

@@ -30,7 +30,9 @@ class ChunkBuffers {
   explicit ChunkBuffers(uint64_t max_bytes) : max_bytes_(max_bytes) {}
 
   // A buffer of exactly `len` bytes whose contents are whatever it last
-  // held: only bytes past a recycled buffer's old size are zero-filled.
+  // held: only bytes past a recycled buffer's old size are zero-filled. A
+  // recycled buffer is used only when its capacity is at most twice `len`
+  // (the memory a chunk holds stays close to what its read credit counts).
   std::string Take(uint64_t len);
   // Hands a buffer back for a later Take; freed if the pool is full or the
   // buffer is smaller than kMinBytes.

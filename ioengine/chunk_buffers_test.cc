@@ -53,6 +53,17 @@ TEST(ChunkBuffersTest, SmallBuffersAndBuffersOverTheCapAreFreed) {
   EXPECT_EQ(none.kept_bytes(), 0u);
 }
 
+TEST(ChunkBuffersTest, AShortChunkDoesNotTakeABufferFarBiggerThanItself) {
+  ChunkBuffers pool(8 * kChunk);
+  pool.Give(pool.Take(kChunk));
+  std::string short_chunk = pool.Take(100 << 10);  // 100 KiB: a 1 MiB buffer would hold 10x
+  EXPECT_LT(short_chunk.capacity(), kChunk);
+  EXPECT_EQ(pool.kept_bytes(), kChunk);
+  std::string half = pool.Take(kChunk / 2);  // within twice: recycled
+  EXPECT_EQ(half.capacity(), kChunk);
+  EXPECT_EQ(pool.kept_bytes(), 0u);
+}
+
 TEST(ChunkBuffersTest, SmallTakesNeverTouchThePool) {
   ChunkBuffers pool(8 * kChunk);
   pool.Give(pool.Take(kChunk));
