@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <optional>
+#include <set>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -18,6 +20,18 @@ void PositionalsOf(const CLI::App& app, std::vector<std::string>* out) {
     for (const std::string& value : option->results()) out->push_back(value);
   }
   for (const CLI::App* sub : app.get_subcommands()) PositionalsOf(*sub, out);
+}
+
+// Whether every positional of the parsed command is a remote path, each its
+// own op (cp and mv are one op of two paths: the node explains its refusal,
+// "a copy or rename never crosses nodes").
+bool AllRemote(const CLI::App& app) {
+  static const std::set<std::string> kRemoteOnly = {"cat", "stat",  "ls",    "du",
+                                                   "read", "rm", "mkdir", "backup"};
+  for (const CLI::App* sub : app.get_subcommands()) {
+    if (kRemoteOnly.count(sub->get_name()) != 0) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -64,15 +78,28 @@ std::optional<absl::Status> NodesCommand::Run() {
   return first_down;
 }
 
-std::string RouteCommand(const CLI::App& app, const ClusterClient& cluster,
-                         const std::string& fallback) {
+absl::StatusOr<std::string> RouteCommand(const CLI::App& app, const ClusterClient& cluster,
+                                         const std::string& fallback) {
   std::vector<std::string> values;
   PositionalsOf(app, &values);
+  const bool all_remote = AllRemote(app);
+  std::optional<v1::PlacementNode> first;
+  std::string first_path;
   for (const std::string& value : values) {
     absl::StatusOr<v1::PlacementNode> owner = cluster.OwnerOf(value);
-    if (owner.ok()) return owner->address();
+    if (!owner.ok()) continue;
+    if (!first.has_value()) {
+      first = *owner;
+      first_path = value;
+      if (!all_remote) break;  // a local path may match a prefix by chance
+    } else if (owner->name() != first->name()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "\"", first_path, "\" is on node ", first->name(), " and \"", value, "\" on node ",
+          owner->name(), " (placement map version ", cluster.version(),
+          "): one command runs on one node; run one per node"));
+    }
   }
-  return fallback;
+  return first.has_value() ? first->address() : fallback;
 }
 
 }  // namespace cli

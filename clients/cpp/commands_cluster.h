@@ -14,6 +14,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "clients/cpp/cli_common.h"
 #include "clients/cpp/cluster_client.h"
 
@@ -40,9 +41,12 @@ class NodesCommand {
 };
 
 // The address of the node that owns the first positional argument of the
-// parsed command that the map places; the first seed when none does.
-std::string RouteCommand(const CLI::App& app, const ClusterClient& cluster,
-                         const std::string& fallback);
+// parsed command that the map places; the first seed when none does. A
+// command whose arguments are all remote paths, each its own op (cat, stat,
+// rm, ...), and lie on two nodes is refused (INVALID_ARGUMENT) before any
+// call: one command runs on one node.
+absl::StatusOr<std::string> RouteCommand(const CLI::App& app, const ClusterClient& cluster,
+                                         const std::string& fallback);
 
 }  // namespace cli
 }  // namespace overlapd

@@ -212,12 +212,16 @@ absl::Status RouteAndRun(const CLI::App& app, GlobalOptions& opt,
   absl::StatusOr<std::unique_ptr<ClusterClient>> cluster =
       ClusterClient::Connect(SplitAddresses(opt.cluster), opt.connect);
   if (!cluster.ok()) return cluster.status();
-  opt.server = RouteCommand(app, **cluster, SplitAddresses(opt.cluster)[0]);
+  absl::StatusOr<std::string> owner = RouteCommand(app, **cluster, SplitAddresses(opt.cluster)[0]);
+  if (!owner.ok()) return owner.status();
+  opt.server = *std::move(owner);
   absl::Status status = ConnectAndRun(opt, groups, interrupts);
   std::optional<v1::Redirect> redirect = RedirectOf(status);
   if (!redirect.has_value() || redirect->reason() != "other_node") return status;
   (*cluster)->Refresh(opt.server).IgnoreError();
-  opt.server = RouteCommand(app, **cluster, redirect->address());
+  owner = RouteCommand(app, **cluster, redirect->address());
+  if (!owner.ok()) return owner.status();
+  opt.server = *std::move(owner);
   return ConnectAndRun(opt, groups, interrupts);
 }
 

@@ -344,6 +344,13 @@ TEST_F(Cluster, CliRoutesByTheMapAndListsTheNodes) {
   EXPECT_NE(nodes.out.find("placement map version 2"), std::string::npos) << nodes.out;
   EXPECT_NE(nodes.out.find(absl::StrCat("b 127.0.0.1:", ports_[1], " SERVING 2 beta")),
             std::string::npos) << nodes.out;
+  // Paths of one command on two nodes: refused before any call, both named.
+  CommandResult spread = RunCommand({BinDir() + "/overlap", "--cluster", cluster, "stat",
+                                     "gamma/cli.txt", "beta/none"});
+  EXPECT_EQ(spread.exit_code, 1);
+  EXPECT_NE(spread.err.find("INVALID_ARGUMENT"), std::string::npos) << spread.err;
+  EXPECT_NE(spread.err.find("\"gamma/cli.txt\" is on node c and \"beta/none\" on node b"),
+            std::string::npos) << spread.err;
   // Straight to the wrong node, the CLI shows the redirect.
   CommandResult wrong = nodes_[0]->RunCli({"stat", "beta/none"});
   EXPECT_EQ(wrong.exit_code, 1);
