@@ -52,8 +52,6 @@ absl::Status LoadTokensAtStart(const ServerConfig& config, TokenStore& store);
 // on error (a bad file, a map without this node) the map in force stays.
 absl::Status LoadPlacement(const std::string& path, PlacementStore& store, Metrics& metrics);
 
-// --placement given: loads it into `store` (a map without this node is an
-// error).
 // Rereads the placement file when it changes, for a node whose map is
 // updated in place (a Kubernetes ConfigMap swaps a symlink; an editor
 // renames a new file in): Poll, once a second from the main loop, looks at
@@ -82,6 +80,8 @@ class PlacementWatch {
   uint64_t next_ns_ = 0;
 };
 
+// --placement given: loads it into `store` (a map without this node is an
+// error).
 absl::Status LoadPlacementAtStart(const ServerConfig& config, PlacementStore& store,
                                   Metrics& metrics);
 

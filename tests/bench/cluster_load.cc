@@ -14,10 +14,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 #include "absl/strings/str_format.h"
 #include "clients/cpp/cluster_client.h"
@@ -31,21 +32,6 @@ struct Flags {
   int files = 0, threads = 4, batch = 48;
   double seconds = 5;
 };
-
-bool Parse(int argc, char** argv, Flags* f) {
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--cluster") f->cluster = v;
-    else if (k == "--direct") f->direct = v;
-    else if (k == "--files") f->files = std::atoi(v.c_str());
-    else if (k == "--threads") f->threads = std::atoi(v.c_str());
-    else if (k == "--batch") f->batch = std::atoi(v.c_str());
-    else if (k == "--seconds") f->seconds = std::atof(v.c_str());
-    else return false;
-  }
-  return argc % 2 == 1 && f->cluster.empty() != f->direct.empty() && f->files > 0 &&
-         f->threads > 0 && f->batch > 0 && f->seconds > 0;
-}
 
 overlapd::v1::Batch MakeBatch(const Flags& f, int thread) {
   static const char* kPrefixes[] = {"alpha", "beta", "gamma"};
@@ -63,9 +49,17 @@ overlapd::v1::Batch MakeBatch(const Flags& f, int thread) {
 
 int main(int argc, char** argv) {
   Flags f;
-  if (!Parse(argc, argv, &f)) {
-    std::fprintf(stderr, "usage: overlapd_cluster_bench --cluster A,B,C | --direct ADDR "
-                         "--files N [--threads N] [--batch N] [--seconds S]\n");
+  CLI::App app{"Routed 4 KiB reads through ClusterClient, or straight to one node"};
+  auto* cluster_flag = app.add_option("--cluster", f.cluster, "Nodes, A,B,C");
+  app.add_option("--direct", f.direct, "One node's address")->excludes(cluster_flag);
+  app.add_option("--files", f.files, "Files alpha|beta|gamma/fNNN, NNN < N")
+      ->required()->check(CLI::PositiveNumber);
+  app.add_option("--threads", f.threads)->check(CLI::PositiveNumber);
+  app.add_option("--batch", f.batch)->check(CLI::PositiveNumber);
+  app.add_option("--seconds", f.seconds)->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
+  if (f.cluster.empty() == f.direct.empty()) {
+    std::fprintf(stderr, "overlapd_cluster_bench: one of --cluster and --direct\n");
     return 2;
   }
   std::unique_ptr<overlapd::ClusterClient> cluster;

@@ -172,22 +172,15 @@ TEST_F(Cluster, WrongNodeAnswersWithTheRedirectAndChangesNothing) {
   EXPECT_EQ(began.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(RedirectOf(FromGrpcWithDetails(began))->owner(), "b");
   // A Session answers with a refused BATCH_COMPLETE carrying the redirect.
-  grpc::ClientContext session_context;
-  auto session = stub->Session(&session_context);
   v1::Batch in_session;
   in_session.set_tag(5);
   *in_session.add_ops() = ReadOp(1, "beta/x");
-  ASSERT_TRUE(session->Write(in_session));
-  session->WritesDone();
-  v1::EventBatch out;
-  ASSERT_TRUE(session->Read(&out));
-  ASSERT_EQ(out.events_size(), 1);
-  EXPECT_EQ(out.events(0).type(), v1::BATCH_COMPLETE);
-  EXPECT_EQ(out.events(0).error().code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_EQ(out.events(0).error().redirect().owner(), "b");
-  while (session->Read(&out)) {
-  }
-  EXPECT_TRUE(session->Finish().ok());
+  CallResult session = RunSession(*stub, {in_session});
+  ASSERT_EQ(session.events.size(), 1u);
+  EXPECT_EQ(session.events[0].type(), v1::BATCH_COMPLETE);
+  EXPECT_EQ(session.events[0].error().code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(session.events[0].error().redirect().owner(), "b");
+  EXPECT_TRUE(session.status.ok()) << session.status.error_message();
   // A path no prefix owns is refused on every node, saying so.
   for (const auto& node : nodes_) {
     v1::Batch unowned;

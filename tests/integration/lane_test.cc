@@ -425,22 +425,15 @@ TEST_F(LaneTest, SessionsAndJobsReadIntoBuffersToo) {
   EXPECT_EQ(done->state(), v1::SUCCEEDED);
   EXPECT_EQ(std::string(buf->data() + 4 * kMiB, content.size()), content);
   // A Session: the same read at offset 0.
-  auto stub = server_->NewStub();
-  grpc::ClientContext context;
-  auto stream = stub->Session(&context);
   v1::Batch batch;
   batch.set_tag(5);
   *batch.add_ops() = IntoOp(1, "f.bin", *buf, 0);
-  ASSERT_TRUE(stream->Write(batch));
-  stream->WritesDone();
-  v1::EventBatch events;
+  CallResult session = RunSession(*server_->NewStub(), {batch});
   uint64_t bytes = 0;
-  while (stream->Read(&events)) {
-    for (const v1::Event& e : events.events()) {
-      if (e.type() == v1::READ_COMPLETE) bytes = e.bytes();
-    }
+  for (const v1::Event& e : session.events) {
+    if (e.type() == v1::READ_COMPLETE) bytes = e.bytes();
   }
-  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_TRUE(session.status.ok()) << session.status.error_message();
   EXPECT_EQ(bytes, content.size());
   EXPECT_EQ(std::string(buf->data(), content.size()), content);
 }

@@ -206,6 +206,25 @@ CallResult RunExecute(v1::IoService::Stub& stub, const v1::Batch& batch,
   return result;
 }
 
+CallResult RunSession(v1::IoService::Stub& stub, const std::vector<v1::Batch>& batches,
+                      std::chrono::milliseconds deadline) {
+  CallResult result;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + deadline);
+  auto stream = stub.Session(&context);
+  for (const v1::Batch& batch : batches) {
+    if (!stream->Write(batch)) break;
+  }
+  stream->WritesDone();
+  v1::EventBatch message;
+  while (stream->Read(&message)) {
+    ++result.messages;
+    for (v1::Event& e : *message.mutable_events()) result.events.push_back(std::move(e));
+  }
+  result.status = stream->Finish();
+  return result;
+}
+
 std::map<uint64_t, OpOutcome> GroupByTag(const std::vector<v1::Event>& events) {
   std::map<uint64_t, OpOutcome> ops;
   // Chunks by tag: offset -> size, to find overlaps.

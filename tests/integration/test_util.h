@@ -66,6 +66,11 @@ struct CallResult {
 CallResult RunExecute(v1::IoService::Stub& stub, const v1::Batch& batch,
                       std::chrono::milliseconds deadline = std::chrono::seconds(60));
 
+// Runs `batches` in one Session (all written, then the writes closed) and
+// collects every event until the call ends (bounded by `deadline`).
+CallResult RunSession(v1::IoService::Stub& stub, const std::vector<v1::Batch>& batches,
+                      std::chrono::milliseconds deadline = std::chrono::seconds(60));
+
 // The events of one op (by tag), with their payloads reassembled.
 struct OpOutcome {
   std::vector<v1::Event> events;  // every event with this tag except BATCH_COMPLETE
