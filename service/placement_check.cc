@@ -8,10 +8,16 @@
 namespace overlapd {
 namespace {
 
-// One path field of a request: "ops[2].copy.dst" and its value.
+// One path field of a request and its value; the field's name
+// ("ops[2].copy.dst") is spelled out only for a refusal, not per op.
 struct Named {
-  std::string field;
-  const std::string* path;
+  int op = -1;              // ops[op]; -1: a field of the request itself
+  const char* name = "";   // "copy.dst", or the request's field
+  const std::string* path = nullptr;
+
+  std::string field() const {
+    return op < 0 ? std::string(name) : absl::StrCat("ops[", op, "].", name);
+  }
 };
 
 absl::Status Refuse(RedirectReason reason, const std::string& message, const Named& at,
@@ -19,7 +25,7 @@ absl::Status Refuse(RedirectReason reason, const std::string& message, const Nam
   if (metrics != nullptr) metrics->redirects(reason).Increment();
   v1::Redirect redirect;
   redirect.set_reason(RedirectReasonName(reason));
-  redirect.set_field(at.field);
+  redirect.set_field(at.field());
   redirect.set_path(*at.path);
   if (owner != nullptr) {
     redirect.set_owner(owner->name());
@@ -35,7 +41,7 @@ absl::StatusOr<const v1::PlacementNode*> OwnerOf(const PlacementMap& map, const 
   const v1::PlacementNode* owner = map.OwnerOf(*at.path);
   if (owner != nullptr) return owner;
   return Refuse(RedirectReason::kUnowned,
-                absl::StrCat(at.field, ": \"", *at.path,
+                absl::StrCat(at.field(), ": \"", *at.path,
                              "\" lies under no prefix of the placement map (version ",
                              map.version(), "): no node of the cluster serves it"),
                 at, nullptr, map.version(), metrics);
@@ -45,7 +51,7 @@ absl::Status CheckOwner(const PlacementMap& map, const std::string& self, const 
                         const v1::PlacementNode* owner, Metrics* metrics) {
   if (owner->name() == self) return absl::OkStatus();
   return Refuse(RedirectReason::kOtherNode,
-                absl::StrCat(at.field, ": \"", *at.path, "\" belongs to node ", owner->name(),
+                absl::StrCat(at.field(), ": \"", *at.path, "\" belongs to node ", owner->name(),
                              " at ", owner->address(), " (placement map version ",
                              map.version(), "), not to this node ", self, "; send it there"),
                 at, owner, map.version(), metrics);
@@ -59,7 +65,7 @@ absl::Status CheckOp(const v1::Op& op, int i, const PlacementMap& map, const std
   Named first;
   for (const PathField& field : row->paths) {
     if (field.get == nullptr) continue;
-    Named at{absl::StrCat("ops[", i, "].", field.name), &field.get(op)};
+    const Named at{i, field.name, &field.get(op)};
     absl::StatusOr<const v1::PlacementNode*> owner = OwnerOf(map, at, metrics);
     if (!owner.ok()) return owner.status();
     if (first_owner == nullptr) {
@@ -67,8 +73,8 @@ absl::Status CheckOp(const v1::Op& op, int i, const PlacementMap& map, const std
       first = at;
     } else if (*owner != first_owner) {
       return Refuse(RedirectReason::kCrossNode,
-                    absl::StrCat(first.field, " \"", *first.path, "\" is on node ",
-                                 first_owner->name(), " and ", at.field, " \"", *at.path,
+                    absl::StrCat(first.field(), " \"", *first.path, "\" is on node ",
+                                 first_owner->name(), " and ", at.field(), " \"", *at.path,
                                  "\" on node ", (*owner)->name(), " (placement map version ",
                                  map.version(), "): a copy or rename never crosses nodes; "
                                  "read it from one node and write it to the other"),
@@ -96,7 +102,7 @@ absl::Status CheckPathPlacement(const std::string& path, const std::string& fiel
                                 const PlacementStore* store, Metrics* metrics) {
   if (store == nullptr) return absl::OkStatus();
   std::shared_ptr<const PlacementMap> map = store->Get();
-  const Named at{field, &path};
+  const Named at{-1, field.c_str(), &path};
   absl::StatusOr<const v1::PlacementNode*> owner = OwnerOf(*map, at, metrics);
   if (!owner.ok()) return owner.status();
   return CheckOwner(*map, store->node(), at, *owner, metrics);
