@@ -140,8 +140,8 @@ BufferLane::~BufferLane() {
   (void)!write(wake_fd_, &one, sizeof(one));
   if (thread_.joinable()) thread_.join();
   for (size_t i = 0; i < nconns_; ++i) {
-    registry_.Close(conns_[i].id);
     close(conns_[i].fd);
+    registry_.Close(conns_[i].id);
   }
   close(listen_fd_);
   close(wake_fd_);
@@ -164,8 +164,9 @@ void BufferLane::Loop() {
       Conn& conn = conns_[i - 2];
       if (Serve(conn)) continue;
       spdlog::info("buffer lane: connection {} closed, its buffers released", conn.id);
-      registry_.Close(conn.id);
+      // The socket first: once the gauges say released, its descriptor is gone.
       close(conn.fd);
+      registry_.Close(conn.id);
       conn = conns_[--nconns_];
     }
   }
