@@ -22,6 +22,7 @@
 #include <atomic>
 #include <map>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -380,10 +381,11 @@ class Engine {
   // Optional features in use (e.g. "sqpoll"), for GetCapabilities.
   virtual std::vector<std::string> features() const { return {}; }
   virtual int workers() const = 0;
-  // Hands back a chunk's buffer (OpSink::OnReadChunk's `data`) once its
+  // Where a chunk's buffer (OpSink::OnReadChunk's `data`) goes once its
   // bytes are consumed, for a later chunk to read into without allocating
-  // or zero-filling it. Thread-safe; optional.
-  virtual void RecycleChunk(std::string data) {}
+  // or zero-filling it. Callable from any thread, also after the engine is
+  // gone; empty when the engine keeps no buffers.
+  virtual std::function<void(std::string)> ChunkRecycler() { return {}; }
   virtual const WorkerStats& worker_stats(int worker) const = 0;
   virtual const EngineOptions& options() const = 0;
   // Lookups of the open-file cache (for the metrics exporter).

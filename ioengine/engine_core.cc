@@ -51,7 +51,7 @@ EngineCore::EngineCore(EngineOptions options)
       dir_snapshots_(DirSnapshotCache::Options::WithMaxBytes(options_.list_cache_bytes)),
       metadata_(options_.metadata_threads),
       chunk_crc_combiner_(options_.chunk_bytes),
-      chunk_buffers_(options_.chunk_pool_bytes) {
+      chunk_buffers_(std::make_shared<ChunkBuffers>(options_.chunk_pool_bytes)) {
   for (int i = 0; i < options_.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>());
   }

@@ -114,7 +114,9 @@ class EngineCore : public Engine {
   }
   const EngineOptions& options() const final { return options_; }
   FdCacheStats fd_cache_stats() const final { return fd_cache_.stats(); }
-  void RecycleChunk(std::string data) final { chunk_buffers_.Give(std::move(data)); }
+  std::function<void(std::string)> ChunkRecycler() final {
+    return [pool = chunk_buffers_](std::string data) { pool->Give(std::move(data)); };
+  }
 
   // Resumes an op parked on its ReadCredit.
   void Resume(Op* op);
@@ -223,7 +225,9 @@ class EngineCore : public Engine {
   // Runs the ops RunsOnMetadataLane names, off the data workers.
   MetadataLane metadata_;
   Crc32cCombiner chunk_crc_combiner_;  // for chunk_bytes-long chunks
-  ChunkBuffers chunk_buffers_;  // read chunks' buffers, recycled
+  // Read chunks' buffers, recycled; shared with the recyclers handed out,
+  // which may outlive the engine.
+  std::shared_ptr<ChunkBuffers> chunk_buffers_;
   std::atomic<uint32_t> next_worker_{0};
   std::atomic<uint64_t> next_op_id_{1};
   std::atomic<int64_t> active_ops_{0};

@@ -297,7 +297,7 @@ void EngineCore::IssueChunks(Op* op, int worker) {
         io->aligned.reset(static_cast<char*>(aligned_alloc(kDirectAlign, io->len)));
         io->buf = io->aligned.get();
       } else {
-        io->data = chunk_buffers_.Take(len);
+        io->data = chunk_buffers_->Take(len);
         io->buf = io->data.data();
       }
     } else {

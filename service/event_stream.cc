@@ -4,7 +4,7 @@
 #include <chrono>
 
 #include "absl/synchronization/mutex.h"
-#include "ioengine/chunk_buffers.h"
+#include "overlapd/v1/event_batch_wire.h"
 #include "service/convert.h"
 #include "service/placement_check.h"
 #include "service/status_util.h"
@@ -24,6 +24,11 @@ EventStream::EventStream(ServiceContext& ctx, StreamRpc rpc)
       read_credit_(ctx.config->limits.max_inflight_read_bytes, ctx.read_budget) {
   ctx_.metrics->streams(rpc_).Increment();
   if (!ctx_.streams.Add(this)) stopping_.store(true);
+  // Read chunks go to gRPC as slices of their own buffers, not copied into
+  // the message; the buffers come back to the engine once sent.
+  auto recycle = ctx_.engine->ChunkRecycler();
+  if (!recycle) recycle = [](std::string) {};
+  v1::LendChunks(&out_, std::move(recycle));
 }
 
 void EventStream::Done() {
@@ -69,6 +74,7 @@ void EventStream::BeginShutdown() {
 }
 
 EventStream::~EventStream() {
+  v1::EndChunkLoan(&out_);
   DropBacklog();
   ctx_.metrics->streams(rpc_).Decrement();
 }
@@ -334,13 +340,7 @@ void EventStream::WriteDone(bool ok) {
   ops_unsent_.fetch_sub(out_completions_, std::memory_order_acq_rel);
   out_bytes_ = 0;
   out_completions_ = 0;
-  // Read chunks' buffers go back to the engine for the next chunks.
-  for (v1::Event& e : *out_.mutable_events()) {
-    if (e.data().size() >= io::ChunkBuffers::kMinBytes) {
-      ctx_.engine->RecycleChunk(std::move(*e.mutable_data()));
-    }
-  }
-  out_.Clear();
+  out_.Clear();  // its chunks went with the serialised message
   if (!ok) {
     Abort(grpc::Status(grpc::StatusCode::CANCELLED, "stream closed by the client"));
   }
