@@ -3,7 +3,8 @@
 #   - one hot 1 GiB file read whole by one Read op into a shared buffer
 #     (registered and touched first; the first-touch figure apart) vs
 #     `cat FILE > /dev/null`, vs one thread read()ing it into a touched
-#     buffer, and vs the gRPC path (one Read op, chunks copied out of events)
+#     buffer, and vs the gRPC path (one Read op, chunks copied out of events
+#     into a buffer by the client)
 #   - 4 KiB files read in batches (`overlap bench read`) on the lane vs gRPC
 #   - WriteFrom of 1 GiB vs `cp`
 # Every figure is the median of BENCH_RUNS runs (default 3, at least 3).
@@ -116,7 +117,7 @@ def row(label, what, target=None):
 row("`cat FILE > /dev/null`", "cat")
 row("overlapd, one Read op into a shared buffer (touched, registered)", "lane_read", 1.5)
 row("one thread `read()` into a touched buffer", "one_thread_read")
-row("overlapd, one Read op over gRPC (chunks copied into a buffer)", "grpc_read", 0.5)
+row("overlapd, one Read op over gRPC (the client copies each chunk into a buffer)", "grpc_read", 0.5)
 if runs("lane_read_huge"):
     row("overlapd, the same on huge pages (`MFD_HUGETLB`, 2 MiB)", "lane_read_huge", 1.5)
 ft = runs("lane_first_touch")[0]
