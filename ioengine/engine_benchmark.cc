@@ -45,6 +45,7 @@
 #include <CLI/CLI.hpp>
 
 #include "ioengine/engine.h"
+#include "ioengine/mutex_mode.h"
 
 namespace overlapd::io {
 namespace {
@@ -536,4 +537,7 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace overlapd::io
 
-int main(int argc, char** argv) { return overlapd::io::Main(argc, argv); }
+int main(int argc, char** argv) {
+  overlapd::SkipMutexDeadlockDetection();
+  return overlapd::io::Main(argc, argv);
+}

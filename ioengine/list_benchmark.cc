@@ -18,6 +18,7 @@
 
 #include "CLI/CLI.hpp"
 #include "ioengine/engine.h"
+#include "ioengine/mutex_mode.h"
 
 namespace overlapd::io {
 namespace {
@@ -103,6 +104,7 @@ int Run(const std::string& root, const std::string& dir, uint32_t limit, int max
 }  // namespace overlapd::io
 
 int main(int argc, char** argv) {
+  overlapd::SkipMutexDeadlockDetection();
   CLI::App app{"Pages through a directory with engine List ops and times each page"};
   std::string root, dir;
   uint32_t limit = 1000;

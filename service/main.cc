@@ -18,7 +18,7 @@
 #include <string>
 #include <thread>
 
-#include "absl/synchronization/mutex.h"
+#include "ioengine/mutex_mode.h"
 #include "ioengine/recovery.h"
 #include "service/buffer_lane.h"
 #include "service/durable_state.h"
@@ -261,11 +261,7 @@ int Run(ServerConfig& config, const OperatorOptions& ops) {
 }  // namespace overlapd
 
 int main(int argc, char** argv) {
-  // Debian's Abseil keeps absl::Mutex deadlock detection on: every lock gRPC
-  // takes updates a process-wide lock graph, which grows with the streams
-  // (thousands of idle Subscribe calls made it a visible share of the
-  // server's CPU).
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  overlapd::SkipMutexDeadlockDetection();
   overlapd::ServerFlags flags;
   CLI::App app{
       "overlapd: batched file IO over gRPC, on an io_uring engine.\n"

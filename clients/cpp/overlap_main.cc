@@ -38,6 +38,7 @@
 #include "clients/cpp/commands_transfer.h"
 #include "clients/cpp/interrupt.h"
 #include "ioengine/flag_file.h"
+#include "ioengine/mutex_mode.h"
 #include "overlapd/v1/status_detail.h"
 
 #ifndef OVERLAP_VERSION
@@ -277,4 +278,7 @@ int Main(int argc, char** argv) {
 }  // namespace cli
 }  // namespace overlapd
 
-int main(int argc, char** argv) { return overlapd::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  overlapd::SkipMutexDeadlockDetection();
+  return overlapd::cli::Main(argc, argv);
+}

@@ -22,6 +22,7 @@
 
 #include "absl/strings/str_format.h"
 #include "clients/cpp/cluster_client.h"
+#include "ioengine/mutex_mode.h"
 
 namespace {
 
@@ -48,6 +49,7 @@ overlapd::v1::Batch MakeBatch(const Flags& f, int thread) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  overlapd::SkipMutexDeadlockDetection();
   Flags f;
   CLI::App app{"Routed 4 KiB reads through ClusterClient, or straight to one node"};
   auto* cluster_flag = app.add_option("--cluster", f.cluster, "Nodes, A,B,C");
