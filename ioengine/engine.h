@@ -324,7 +324,7 @@ struct EngineOptions {
   // the wake-up read).
   uint32_t queue_depth = 256;
   // Capacity of read chunk buffers kept for reuse once their consumer hands
-  // them back (Engine::RecycleChunk, chunk_buffers.h); 0 keeps none.
+  // them back (Engine::ChunkRecycler, chunk_buffers.h); 0 keeps none.
   uint64_t chunk_pool_bytes = 64 << 20;
   // Open files kept for reads; 0 disables the cache.
   size_t fd_cache_entries = 16384;

@@ -41,9 +41,13 @@ void RaiseFileLimit(ServerConfig& config) {
   const size_t limit = static_cast<size_t>(lim.rlim_cur);
   const size_t reserve = std::max<size_t>(64, limit / 4);
   config.engine_options.max_open_files = limit > reserve ? limit - reserve : 1;
-  const size_t cap = config.engine_options.max_open_files / 2;
+  // The cache may hold three quarters of the engine's share: the rest is
+  // for files opened past it, and an open that finds the share used up
+  // sheds half the cache first (EngineCore::InBase).
+  const size_t cap = config.engine_options.max_open_files / 4 * 3;
   if (config.engine_options.fd_cache_entries > cap) {
-    spdlog::info("--fd-cache {} lowered to {} (half the engine's share of the open-file limit)",
+    spdlog::info("--fd-cache {} lowered to {} (three quarters of the engine's share of the "
+                 "open-file limit)",
                  config.engine_options.fd_cache_entries, cap);
     config.engine_options.fd_cache_entries = cap;
   }
