@@ -24,11 +24,6 @@ EventStream::EventStream(ServiceContext& ctx, StreamRpc rpc)
       read_credit_(ctx.config->limits.max_inflight_read_bytes, ctx.read_budget) {
   ctx_.metrics->streams(rpc_).Increment();
   if (!ctx_.streams.Add(this)) stopping_.store(true);
-  // Read chunks go to gRPC as slices of their own buffers, not copied into
-  // the message; the buffers come back to the engine once sent.
-  auto recycle = ctx_.engine->ChunkRecycler();
-  if (!recycle) recycle = [](std::string) {};
-  v1::LendChunks(&out_, std::move(recycle));
 }
 
 void EventStream::Done() {
@@ -74,7 +69,7 @@ void EventStream::BeginShutdown() {
 }
 
 EventStream::~EventStream() {
-  v1::EndChunkLoan(&out_);
+  if (chunks_lent_) v1::EndChunkLoan(&out_);
   DropBacklog();
   ctx_.metrics->streams(rpc_).Decrement();
 }
@@ -316,6 +311,15 @@ bool EventStream::Step() {
       delete node;
     }
     if (backlog_head_ == nullptr) backlog_tail_ = nullptr;
+    // Read chunks go to gRPC as slices of their own buffers, not copied into
+    // the message; the buffers come back to the engine once sent. Lent the
+    // first time a message could hold one, so one-op calls never register.
+    if (!chunks_lent_ && out_bytes_ >= v1::kLentChunkMinBytes) {
+      auto recycle = ctx_.engine->ChunkRecycler();
+      if (!recycle) recycle = [](std::string) {};
+      v1::LendChunks(&out_, std::move(recycle));
+      chunks_lent_ = true;
+    }
     MarkWriteStarted();
     StartWriteMessage(&out_);
     return true;

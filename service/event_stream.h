@@ -164,6 +164,7 @@ class EventStream : public io::OpSink,
   v1::EventBatch out_;
   uint64_t out_bytes_ = 0;
   uint32_t out_completions_ = 0;
+  bool chunks_lent_ = false;  // out_ is registered with v1::LendChunks
   bool finished_ = false;
   grpc::Status abort_status_;
 };
